@@ -1,0 +1,51 @@
+# moodlens: `make run` starts the app, `make test` runs every test. Both set themselves up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+
+.PHONY: run test lint format chromium bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.deps
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+# Debian's chromium for the browser tests (installed when missing and running as root;
+# otherwise those tests skip and say why).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null) \
+	      || echo "warning: could not install chromium; browser tests will skip"; \
+	  else echo "note: chromium missing and not root; browser tests will skip"; fi; }
+
+lint: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+
+format: $(VENV)/.dev-deps
+	$(BIN)/ruff format .
+
+test: $(VENV)/.dev-deps chromium
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.deps
+	$(BIN)/python benchmarks/recommend.py
+	$(BIN)/python benchmarks/live_pipeline.py
+	$(BIN)/python benchmarks/emotion_latency.py
+	$(BIN)/python benchmarks/pages.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,210 @@
+"""Emotion models: load a shipped model once, classify batches of faces, smooth over time.
+
+Shipped models are `models/<name>.npz`: the architecture spec (JSON) plus float16 weights,
+rebuilt in float32 at load time. Keras `.keras` files and legacy `.h5` files (e.g. the `fer`
+peer's mini-Xception) load too. Every model answers in FER2013's order (core.labels.EMOTIONS).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.labels import EMOTIONS, NUM_EMOTIONS
+from core.paths import MODELS_DIR
+
+FACE_SIZE = 48
+# Shipped models, most preferred first: the app loads the first that exists.
+DEFAULT_MODEL_ORDER = ("resnet50v2", "cnn_plus", "cnn")
+
+
+class ModelLoadError(RuntimeError):
+    """A model file is missing or unreadable; the message says what to do."""
+
+
+def save_npz_model(model, spec: dict, path: Path) -> Path:
+    """Store a Keras model as its architecture spec and float16 weights (small, portable)."""
+    weights = {f"w{i:04d}": w.astype(np.float16) for i, w in enumerate(model.get_weights())}
+    np.savez_compressed(path, arch=np.array(json.dumps(spec)), **weights)
+    return path
+
+
+def _load_npz_model(path: Path):
+    from core.architectures import ArchSpec, build_model
+
+    with np.load(path) as npz:
+        spec = ArchSpec(**json.loads(str(npz["arch"])))
+        weights = [
+            npz[key].astype(np.float32) for key in sorted(k for k in npz.files if k != "arch")
+        ]
+    model = build_model(spec)
+    model.set_weights(weights)
+    return model, spec
+
+
+@dataclass
+class EmotionModel:
+    """A loaded classifier: `predict(faces)` -> (n, 7) probabilities in FER2013 order.
+
+    `faces` are 48x48 grayscale uint8 crops (see core.faces.prepare_face). `input_size` and
+    `input_scale` describe what the network itself wants; conversion happens here.
+    """
+
+    keras_model: object
+    name: str
+    input_size: int = FACE_SIZE
+    input_scale: str = "0-255"  # or "-1-1" (mini-Xception style)
+    path: Path | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _fn: object = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path, input_scale: str | None = None) -> EmotionModel:
+        """Load `.npz` (ours), `.keras` or `.h5`; raises ModelLoadError with a clear message."""
+        path = Path(path)
+        if not path.exists():
+            raise ModelLoadError(
+                f"Model file {path} was not found. Train one with `python -m core.train` "
+                "or restore the models/ folder from the repository."
+            )
+        try:
+            if path.suffix == ".npz":
+                model, _ = _load_npz_model(path)
+            else:
+                import keras
+
+                model = keras.models.load_model(path, compile=False)
+        except Exception as error:  # corrupt or foreign file: say so, don't crash the page
+            raise ModelLoadError(f"Could not read model file {path.name}: {error}") from error
+        shape = model.input_shape
+        if shape[-1] != 1 or shape[1] != shape[2] or model.output_shape[-1] != NUM_EMOTIONS:
+            raise ModelLoadError(
+                f"{path.name} takes {shape} and returns {model.output_shape}: expected square "
+                f"grayscale faces in and {NUM_EMOTIONS} FER2013 probabilities out"
+            )
+        size = int(shape[1] or FACE_SIZE)
+        scale = input_scale or ("-1-1" if path.suffix in {".h5", ".hdf5"} else "0-255")
+        name = path.name.split(".")[0]
+        return cls(model, name=name, input_size=size, input_scale=scale, path=path)
+
+    def _network_input(self, faces: np.ndarray) -> np.ndarray:
+        faces = np.asarray(faces)
+        if faces.ndim == 2:
+            faces = faces[None]
+        if faces.shape[1:3] != (self.input_size, self.input_size):
+            import cv2
+
+            faces = np.stack(
+                [cv2.resize(f, (self.input_size,) * 2, interpolation=cv2.INTER_AREA) for f in faces]
+            )
+        x = faces.astype(np.float32)[..., None]
+        if self.input_scale == "-1-1":
+            x = x / 127.5 - 1.0
+        elif self.input_scale == "0-1":
+            x = x / 255.0
+        return x
+
+    def predict(
+        self, faces: np.ndarray | Sequence[np.ndarray], tta_flip: bool = False
+    ) -> np.ndarray:
+        """Probabilities (n, 7) for n faces; `tta_flip` averages with the mirrored faces."""
+        faces = np.asarray(faces)
+        if faces.size == 0:
+            return np.zeros((0, NUM_EMOTIONS), dtype=np.float32)
+        x = self._network_input(faces)
+        probs = self._run(x)
+        if tta_flip:
+            probs = (probs + self._run(x[:, :, ::-1, :].copy())) / 2.0
+        return probs
+
+    def predict_batched(
+        self, faces: np.ndarray, batch_size: int = 256, tta_flip: bool = False
+    ) -> np.ndarray:
+        """`predict` over a large array in fixed-size chunks."""
+        chunks = [
+            self.predict(faces[i : i + batch_size], tta_flip=tta_flip)
+            for i in range(0, len(faces), batch_size)
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros((0, NUM_EMOTIONS), np.float32)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        if self._fn is None:
+            import tensorflow as tf
+
+            model = self.keras_model
+            self._fn = tf.function(
+                lambda batch: model(batch, training=False),
+                input_signature=[tf.TensorSpec((None, *x.shape[1:]), tf.float32)],
+                reduce_retracing=True,
+            )
+        # One inference at a time per model: the live callback and the page share it.
+        with self._lock:
+            return np.asarray(self._fn(x), dtype=np.float32)
+
+    @property
+    def parameters(self) -> int:
+        return int(self.keras_model.count_params())
+
+
+def available_models(models_dir: Path = MODELS_DIR) -> list[Path]:
+    """Shipped model files, in the app's order of preference then by name."""
+    files = sorted(models_dir.glob("*.npz"))
+    rank = {name: i for i, name in enumerate(DEFAULT_MODEL_ORDER)}
+    return sorted(files, key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
+
+
+def default_model_path(models_dir: Path = MODELS_DIR) -> Path:
+    """The model the app loads when the user picks none."""
+    models = available_models(models_dir)
+    if not models:
+        raise ModelLoadError(
+            f"No emotion model in {models_dir}. Restore models/ from the repository or train "
+            "one: python -m core.train --model cnn --data ../shared/data/fer2013/fer2013.npz"
+        )
+    return models[0]
+
+
+def top_emotion(probabilities: np.ndarray) -> tuple[str, float]:
+    """The most likely emotion and its probability."""
+    index = int(np.argmax(probabilities))
+    return EMOTIONS[index], float(probabilities[index])
+
+
+class EmotionSmoother:
+    """Exponential moving average of probabilities per tracked face id, so labels don't flicker."""
+
+    def __init__(self, alpha: float = 0.35, forget_after: int = 30) -> None:
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError("alpha must be in (0, 1]")
+        self.alpha = alpha
+        self.forget_after = forget_after
+        self._state: dict[int, tuple[np.ndarray, int]] = {}
+        self._tick = 0
+
+    def update(self, face_id: int, probabilities: np.ndarray) -> np.ndarray:
+        """Blend a new observation for `face_id` into its running average and return it."""
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        previous = self._state.get(face_id)
+        smoothed = (
+            probabilities
+            if previous is None
+            else self.alpha * probabilities + (1.0 - self.alpha) * previous[0]
+        )
+        self._state[face_id] = (smoothed, self._tick)
+        return smoothed
+
+    def step(self) -> None:
+        """Advance one frame and forget faces not seen for `forget_after` frames."""
+        self._tick += 1
+        stale = [k for k, (_, seen) in self._state.items() if self._tick - seen > self.forget_after]
+        for face_id in stale:
+            del self._state[face_id]
+
+    def reset(self) -> None:
+        self._state.clear()
+        self._tick = 0

@@ -1,0 +1,245 @@
+"""Evaluate an emotion model and write model cards.
+
+    python -m core.evaluate --model models/cnn.npz --data ../shared/data/fer2013/fer2013.npz \
+        --split test --json [--tta flip]
+
+Splits: `test` is FER2013 PublicTest (x_val in the shared npz, or x_test in an npz holding only
+a test set); `test_unseen` is PublicTest minus the images that also appear in Training; `val` is
+the validation split carved from Training (same seed as core.train); `train` is the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.labels import EMOTIONS, NUM_EMOTIONS
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SPLIT_NAMES = {
+    "train": "FER2013 Training minus the carved validation split",
+    "val": "validation split carved from FER2013 Training (stratified, seeded)",
+    "test": "FER2013 PublicTest (all images)",
+    "test_unseen": "FER2013 PublicTest without the images that also appear in Training",
+}
+
+
+def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix."""
+    y_pred = probabilities.argmax(axis=1)
+    confusion = np.zeros((NUM_EMOTIONS, NUM_EMOTIONS), dtype=np.int64)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    true_pos = np.diag(confusion).astype(np.float64)
+    support = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    precision = np.divide(true_pos, predicted, out=np.zeros_like(true_pos), where=predicted > 0)
+    recall = np.divide(true_pos, support, out=np.zeros_like(true_pos), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+    present = support > 0
+    return {
+        "n": len(y_true),
+        "accuracy": float((y_pred == y_true).mean()) if len(y_true) else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(EMOTIONS)
+        },
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def measure_latency(model, repeats: int = 30) -> dict:
+    """Median wall-clock ms per face on this CPU at batch 1 and batch 32 (after warm-up)."""
+    rng = np.random.default_rng(0)
+    result = {}
+    for batch in (1, 32):
+        faces = rng.integers(0, 256, (batch, 48, 48), dtype=np.uint8)
+        for _ in range(3):
+            model.predict(faces)
+        times = []
+        for _ in range(repeats if batch == 1 else max(5, repeats // 3)):
+            start = time.perf_counter()
+            model.predict(faces)
+            times.append(time.perf_counter() - start)
+        result[f"ms_per_face_batch{batch}"] = float(np.median(times) * 1000 / batch)
+    return result
+
+
+def load_split(
+    data: str | Path, split: str, seed: int = 1234, val_fraction: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Faces and labels of a named split (see module doc)."""
+    from core.fer_data import carve_validation, load_fer, unseen_mask
+
+    splits = load_fer(data)
+    if split in ("test", "test_unseen"):
+        x, y = splits.get("test")
+        if split == "test_unseen":
+            keep = unseen_mask(x, [splits.get("train")[0]])
+            x, y = x[keep], y[keep]
+        return x, y
+    x, y = splits.get("train")
+    train_idx, val_idx = carve_validation(y, val_fraction, seed)
+    idx = val_idx if split == "val" else train_idx
+    return x[idx], y[idx]
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, tta_flip: bool = False) -> dict:
+    probabilities = model.predict_batched(x, tta_flip=tta_flip)
+    return classification_metrics(y, probabilities)
+
+
+def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
+    """Evaluate an exported model on every split and write `<model>.json` beside it."""
+    from core.emotion import EmotionModel
+    from core.fer_data import load_fer, unseen_mask
+
+    state = json.loads((run_dir / "state.json").read_text())
+    config = state["config"]
+    model = EmotionModel.load(model_path)
+    splits = load_fer(data)
+    metrics = {}
+    for split in ("train", "val"):
+        x, y = load_split(data, split, config["seed"], config["val_fraction"])
+        if config.get("limit"):
+            x, y = x[: config["limit"]], y[: config["limit"]]
+        metrics[split] = evaluate(model, x, y)
+    if "test" in splits.arrays:
+        x_test, y_test = splits.get("test")
+        unseen = unseen_mask(x_test, [splits.get("train")[0]]) if "train" in splits.arrays else None
+        for tta in (False, True):
+            suffix = "_tta_flip" if tta else ""
+            probabilities = model.predict_batched(x_test, tta_flip=tta)
+            metrics["test" + suffix] = classification_metrics(y_test, probabilities)
+            if unseen is not None:
+                metrics["test_unseen" + suffix] = classification_metrics(
+                    y_test[unseen], probabilities[unseen]
+                )
+        fp32_path = run_dir / "best_fp32.keras"
+        if fp32_path.exists():
+            fp32 = EmotionModel.load(fp32_path)
+            export_cost = {
+                "test_accuracy_fp32": evaluate(fp32, x_test, y_test)["accuracy"],
+                "test_accuracy_shipped_fp16": metrics["test"]["accuracy"],
+            }
+        else:
+            export_cost = {}
+    else:
+        export_cost = {}
+    history = state["history"]
+    card = {
+        "name": model_path.stem,
+        "file": model_path.name,
+        "architecture": json.loads(str(np.load(model_path)["arch"])),
+        "kind": "moodlens",
+        "data": {
+            "source": str(Path(data).name),
+            "splits": SPLIT_NAMES,
+            "counts": {k: v["n"] for k, v in metrics.items() if not k.endswith("flip")},
+            "validation_carving": state["split"],
+        },
+        "recipe": config,
+        "class_weights": state.get("class_weights"),
+        "epochs_trained": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "stopped_by_budget": state.get("stopped_by_budget", False),
+        "cpu_hours": state["cpu_seconds"] / 3600,
+        "wall_hours": state["wall_seconds"] / 3600,
+        "train_img_per_s": float(np.median([h["img_per_s"] for h in history])) if history else None,
+        "metrics": metrics,
+        "export": {"format": "npz, float16 weights, rebuilt in float32", **export_cost},
+        "history": history,
+        "parameters": model.parameters,
+        "file_size_bytes": model_path.stat().st_size,
+        "latency": measure_latency(model),
+        "reproduce": {
+            "train": _train_command(config),
+            "evaluate": f"python -m core.evaluate --model {model_path} --data {data} "
+            "--split test --json --tta flip",
+        },
+    }
+    card_path = model_path.with_suffix(".json")
+    card_path.write_text(json.dumps(card, indent=1))
+    return card_path
+
+
+def _train_command(config: dict) -> str:
+    """The core.train command line that reproduces a recipe."""
+    flags = [
+        f"--model {config['model']}",
+        f"--data {config['data']}",
+        f"--name {config['name']}",
+        f"--epochs {config['epochs']}",
+        f"--image-size {config['image_size']}",
+        f"--batch-size {config['batch_size']}",
+        f"--seed {config['seed']}",
+        f"--precision {config['precision']}",
+        f"--optimizer {config['optimizer']}",
+        f"--lr {config['lr']}",
+        f"--weight-decay {config['weight_decay']}",
+        f"--warmup-epochs {config['warmup_epochs']}",
+        f"--label-smoothing {config['label_smoothing']}",
+        f"--class-weight-power {config['class_weight_power']}",
+        f"--erase-probability {config['erase_probability']}",
+        f"--dropout {config['dropout']}",
+    ]
+    if config.get("budget_hours"):
+        flags.append(f"--budget-hours {config['budget_hours']}")
+    if config.get("limit"):
+        flags.append(f"--limit {config['limit']}")
+    return "python -m core.train " + " ".join(flags)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--model", required=True, type=Path, help=".npz, .keras or .h5 model")
+    parser.add_argument("--data", required=True, help="npz / fer2013.csv / image folders")
+    parser.add_argument("--split", default="test", choices=tuple(SPLIT_NAMES))
+    parser.add_argument("--tta", choices=("none", "flip"), default="none")
+    parser.add_argument(
+        "--input-scale",
+        choices=("0-255", "0-1", "-1-1"),
+        help="override the model's expected pixel scale (e.g. -1-1 for fer)",
+    )
+    parser.add_argument("--seed", type=int, default=1234, help="validation carving seed")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    from core.emotion import EmotionModel
+
+    model = EmotionModel.load(args.model, input_scale=args.input_scale)
+    x, y = load_split(args.data, args.split, args.seed)
+    result = {
+        "model": str(args.model),
+        "split": args.split,
+        "split_name": SPLIT_NAMES[args.split],
+        "tta": args.tta,
+        **evaluate(model, x, y, tta_flip=args.tta == "flip"),
+        "latency": measure_latency(model),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{args.model} on {SPLIT_NAMES[args.split]} (n={result['n']}): accuracy "
+            f"{result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f}, "
+            f"{result['latency']['ms_per_face_batch1']:.2f} ms/face at batch 1"
+        )
+
+
+if __name__ == "__main__":
+    main()

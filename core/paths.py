@@ -1,0 +1,23 @@
+"""Where the repo's files live, and where the read-only shared data sits beside it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO_ROOT / "models"
+DATA_DIR = REPO_ROOT / "data"
+RUNS_DIR = REPO_ROOT / "runs"
+STARTER_CATALOG = DATA_DIR / "starter_catalog.csv"
+
+
+def shared_data_dir() -> Path:
+    """The shared data folder (`MOODLENS_SHARED_DATA`, else `../shared/data` beside the repo)."""
+    env = os.environ.get("MOODLENS_SHARED_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+def fer2013_npz() -> Path:
+    """Path of the shared FER2013 arrays (may not exist on a user's machine)."""
+    return shared_data_dir() / "fer2013" / "fer2013.npz"

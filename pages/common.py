@@ -1,0 +1,313 @@
+"""Streamlit helpers shared by the pages: cached resources, sidebar pickers, the songs panel.
+
+All logic lives in `core`; this module only wires it to widgets and caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import streamlit.components.v1 as components
+
+import core  # noqa: F401  (loads pylibsrtp before TensorFlow; see core/__init__.py)
+from core.catalog import CatalogError, has_audio_features, load_catalog
+from core.emotion import EmotionModel, ModelLoadError, available_models
+from core.faces import FaceDetector
+from core.feedback import FeedbackStore
+from core.labels import EMOTIONS
+from core.paths import STARTER_CATALOG
+from core.recommend import STRATEGIES, Recommendation, Recommender, dominant_emotion
+from core.settings import models_dir
+
+
+def _leave_legacy_pages_mode() -> None:
+    """Run deep links through app.py's navigation.
+
+    Streamlit decides once per process whether a `pages/` folder means its legacy multipage
+    mode, and only `st.navigation` (in app.py) turns that off. So when the very first request
+    of a fresh server is a deep link such as /live, the page runs without app.py (no page
+    config, a file-list sidebar). Turning the flag off and rerunning routes that request
+    through app.py; the page keeps its URL because st.Page url paths match the file names.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a future Streamlit without this internal: nothing to fix
+        return
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_legacy_pages_mode()
+
+STRATEGY_LABELS = {
+    "match": "Match my mood",
+    "uplift": "Lift my mood",
+    "calm": "Calm me down",
+}
+
+
+def secrets() -> Mapping[str, Any]:
+    """st.secrets as a mapping, or {} when the app has no secrets file."""
+    try:
+        return dict(st.secrets)
+    except Exception:  # no secrets.toml: that is the normal local case
+        return {}
+
+
+# ----------------------------------------------------------------------------- models
+
+
+@st.cache_resource(show_spinner="Loading the emotion model…")
+def cached_model(path: str) -> EmotionModel:
+    """Load a model file once per process; warm it up so the first frame is fast."""
+    model = EmotionModel.load(path)
+    model.predict(np.zeros((1, 48, 48), dtype=np.uint8))
+    return model
+
+
+@st.cache_resource
+def cached_detector() -> FaceDetector:
+    return FaceDetector()
+
+
+def model_choice() -> EmotionModel | None:
+    """Sidebar model picker (default: the first shipped model). Shows errors itself."""
+    folder = models_dir()
+    paths = available_models(folder)
+    if not paths:
+        st.error(
+            f"No emotion model found in `{folder}`. Restore the `models/` folder from the "
+            "repository, or train one: `python -m core.train --model cnn --data "
+            "../shared/data/fer2013/fer2013.npz`."
+        )
+        return None
+    names = [p.stem for p in paths]
+    chosen = st.sidebar.selectbox(
+        "Emotion model",
+        names,
+        index=0,
+        key="model_name",
+        help="Shipped models, best first. See Model Comparison.",
+    )
+    try:
+        return cached_model(str(folder / f"{chosen}.npz"))
+    except ModelLoadError as error:
+        st.error(f"{error}")
+        return None
+
+
+# ----------------------------------------------------------------------------- catalog
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the music catalog…")
+def _catalog_from_path(path: str, modified: float) -> pd.DataFrame:
+    del modified  # part of the cache key only: an edited file is read again
+    return load_catalog(path)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the uploaded catalog…")
+def _catalog_from_upload(digest: str, _data: bytes, name: str) -> pd.DataFrame:
+    del digest
+    return load_catalog(io.BytesIO(_data), name=name)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Indexing the catalog…")
+def _recommender(key: str, _catalog: pd.DataFrame) -> Recommender:
+    del key
+    return Recommender(_catalog)
+
+
+def _path_catalog(path: str) -> tuple[pd.DataFrame, str]:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise CatalogError(f"Catalog file not found: {file}. Check the path.")
+    return _catalog_from_path(str(file), file.stat().st_mtime), f"path:{file}"
+
+
+def active_catalog() -> pd.DataFrame | None:
+    """The catalog chosen in the sidebar (upload > path > MOODLENS_CATALOG > starter).
+
+    A bad choice shows its error and falls back to the starter catalog, so the app goes on.
+    """
+    box = st.sidebar.expander("Music catalog", expanded=False)
+    default_path = os.environ.get("MOODLENS_CATALOG", "").strip() or str(STARTER_CATALOG)
+    path = box.text_input(
+        "Catalog CSV path",
+        value=default_path,
+        key="catalog_path",
+        help="Starter catalog, Kaggle data_moods.csv, or a Spotify features "
+        "table (.csv or .csv.gz).",
+    )
+    upload = box.file_uploader("…or upload a catalog CSV", type=["csv", "gz"], key="catalog_up")
+    try:
+        if upload is not None:
+            data = upload.getvalue()
+            digest = hashlib.sha1(data).hexdigest()
+            catalog, key = _catalog_from_upload(digest, data, upload.name), f"upload:{digest}"
+        else:
+            catalog, key = _path_catalog(path)
+    except CatalogError as error:
+        box.error(str(error))
+        st.sidebar.warning("Could not load that catalog, so the starter catalog is active.")
+        catalog, key = _path_catalog(str(STARTER_CATALOG))
+    st.session_state["catalog_key"] = key
+    features = "with audio features" if has_audio_features(catalog) else "no audio features"
+    st.sidebar.caption(
+        f"Active catalog: **{catalog.attrs.get('name', 'catalog')}** · "
+        f"{len(catalog):,} tracks · {features}"
+    )
+    for note in catalog.attrs.get("notes", [])[:3]:
+        box.caption(note)
+    return catalog
+
+
+def active_recommender(catalog: pd.DataFrame) -> Recommender:
+    return _recommender(st.session_state.get("catalog_key", "default"), catalog)
+
+
+# ----------------------------------------------------------------------------- feedback
+
+
+@st.cache_resource
+def feedback_store() -> FeedbackStore:
+    return FeedbackStore()
+
+
+def profile_name() -> str:
+    """The listener profile (feedback and history are kept per profile)."""
+    name = st.sidebar.text_input(
+        "Profile",
+        value="default",
+        key="profile",
+        help="Thumbs up/down and mood history are kept per profile, in a local SQLite file.",
+    )
+    return name.strip() or "default"
+
+
+# ----------------------------------------------------------------------------- songs
+
+
+def _spotify_kwargs() -> dict[str, str]:
+    """Point the Spotify client elsewhere (tests use a local server)."""
+    kwargs = {}
+    if os.environ.get("MOODLENS_SPOTIFY_API_BASE"):
+        kwargs["api_base"] = os.environ["MOODLENS_SPOTIFY_API_BASE"]
+    if os.environ.get("MOODLENS_SPOTIFY_TOKEN_URL"):
+        kwargs["token_url"] = os.environ["MOODLENS_SPOTIFY_TOKEN_URL"]
+    return kwargs
+
+
+def compute_recommendations(
+    probabilities: np.ndarray,
+    strategy: str,
+    use_spotify: bool,
+    catalog: pd.DataFrame,
+    profile: str,
+    k: int = 5,
+) -> tuple[list[Recommendation], str | None]:
+    """Songs for the probabilities from Spotify (when chosen and reachable) or the catalog."""
+    from core.spotify import SpotifyRecommender, recommend_with_fallback
+
+    recommender = active_recommender(catalog)
+    preference = feedback_store().preference(profile)
+    if not use_spotify:
+        return recommender.recommend(probabilities, strategy, k, feedback=preference), None
+    spotify = None
+    try:
+        spotify = SpotifyRecommender.from_env(secrets(), **_spotify_kwargs())
+    except Exception:  # missing credentials: recommend_with_fallback explains it
+        spotify = None
+    return recommend_with_fallback(
+        recommender,
+        probabilities,
+        strategy,
+        k,
+        spotify=spotify,
+        secrets=secrets(),
+        feedback=preference,
+    )
+
+
+def song_controls(key: str) -> tuple[str, bool]:
+    """Strategy choice and the Spotify switch, shown above the songs."""
+    from core.spotify import credentials_from_env
+
+    left, right = st.columns([3, 2])
+    strategy = left.radio(
+        "Music for this mood",
+        STRATEGIES,
+        horizontal=True,
+        format_func=STRATEGY_LABELS.get,
+        key=f"{key}_strategy",
+    )
+    has_credentials = credentials_from_env(secrets()) is not None
+    use_spotify = right.toggle(
+        "Live from Spotify",
+        value=False,
+        key=f"{key}_spotify",
+        disabled=not has_credentials,
+        help="Needs SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (or "
+        "[spotify] in .streamlit/secrets.toml)."
+        if not has_credentials
+        else "Search Spotify's live catalogue.",
+    )
+    return strategy, use_spotify
+
+
+def render_songs(
+    recommendations: list[Recommendation],
+    note: str | None,
+    key: str,
+    profile: str,
+    emotion: str | None,
+    recommender: Recommender,
+) -> None:
+    """The list of songs with reasons, links, player, thumbs and 'more like this'."""
+    if note:
+        st.info(note)
+    if not recommendations:
+        st.warning("No songs matched. Try another strategy or a larger catalog.")
+        return
+    store = feedback_store()
+    for i, rec in enumerate(recommendations):
+        with st.container(border=True):
+            cols = st.columns([1, 6, 2]) if rec.image_url else st.columns([7, 2])
+            if rec.image_url:
+                cols[0].image(rec.image_url, width=64)
+            body, actions = cols[-2], cols[-1]
+            year = f" · {rec.year}" if rec.year else ""
+            genre = f" · {rec.genre}" if rec.genre else ""
+            link = f" · [open in Spotify]({rec.url})" if rec.url else ""
+            body.markdown(f"**{rec.title}** — {rec.artist}{year}{genre}{link}")
+            body.caption(f"Why: {rec.reason}")
+            vote = actions.feedback("thumbs", key=f"{key}_vote_{i}_{rec.key}")
+            if vote is not None:
+                store.record_vote(profile, rec, 1 if vote == 1 else -1, emotion=emotion)
+            if actions.button("More like this", key=f"{key}_more_{i}_{rec.key}"):
+                st.session_state[f"{key}_more"] = rec
+            if rec.embed and rec.source == "spotify":
+                components.iframe(rec.embed, height=80)
+    anchor = st.session_state.get(f"{key}_more")
+    if isinstance(anchor, Recommendation):
+        similar = recommender.more_like_this(anchor, k=5)
+        st.markdown(f"**More like _{anchor.title}_**")
+        for rec in similar:
+            st.markdown(f"- **{rec.title}** — {rec.artist} · {rec.reason}")
+
+
+def probabilities_table(probabilities: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"emotion": EMOTIONS, "probability": np.round(probabilities, 3)})
+
+
+def describe(probabilities: np.ndarray) -> str:
+    emotion = dominant_emotion(probabilities)
+    return f"{emotion} ({float(np.max(probabilities)):.0%})"

@@ -1,0 +1,44 @@
+"""My history: moods over time and liked songs for the active profile (local SQLite)."""
+
+import plotly.express as px
+import streamlit as st
+
+from core.palette import EMOTION_COLORS
+from pages.common import feedback_store, profile_name
+
+st.title(":material/history: My history")
+profile = profile_name()
+store = feedback_store()
+st.caption(f"Profile **{profile}** · stored only on this machine in `{store.path}`.")
+
+history = store.history(profile)
+if history.empty:
+    st.info("No moods recorded yet for this profile. Use the Live camera or Photo page first.")
+else:
+    st.subheader("Moods over time")
+    figure = px.scatter(
+        history,
+        x="recorded_at",
+        y="emotion",
+        color="emotion",
+        color_discrete_map=EMOTION_COLORS,
+        category_orders={"emotion": list(EMOTION_COLORS)},
+    )
+    figure.update_traces(marker={"size": 12})
+    figure.update_layout(height=320, showlegend=False, xaxis_title=None, yaxis_title=None)
+    st.plotly_chart(figure, key="history_moods")
+    counts = history["emotion"].value_counts()
+    st.caption(" · ".join(f"{emotion}: {n}" for emotion, n in counts.items()))
+
+st.subheader("Liked songs")
+liked = store.liked_songs(profile)
+if liked.empty:
+    st.info("Give songs a thumbs up and they will be listed here.")
+else:
+    st.dataframe(liked, hide_index=True)
+    st.download_button(
+        "Download liked songs (CSV)",
+        store.export_liked_csv(profile),
+        file_name=f"moodlens-liked-{profile}.csv",
+        mime="text/csv",
+    )

@@ -1,0 +1,178 @@
+"""Live camera page: webcam -> faces -> emotions (live) -> songs for the mood."""
+
+import time
+
+import cv2
+import numpy as np
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from core.charts import emotion_bars, emotion_timeline
+from core.labels import EMOTIONS
+from core.live import LiveAnalyzer, make_frame_callback
+from core.settings import SettingsError, ice_servers
+from pages.common import (
+    active_catalog,
+    active_recommender,
+    cached_detector,
+    compute_recommendations,
+    feedback_store,
+    model_choice,
+    profile_name,
+    render_songs,
+    secrets,
+    song_controls,
+)
+
+st.title(":material/videocam: Live camera")
+model = model_choice()
+catalog = active_catalog()
+profile = profile_name()
+if model is None:
+    st.stop()
+
+# One analyzer per browser session and model; the frame callback runs in another thread and
+# talks to the page only through the analyzer's lock-guarded snapshot.
+analyzer_key = f"analyzer_{model.name}"
+if analyzer_key not in st.session_state:
+    st.session_state[analyzer_key] = LiveAnalyzer(model, cached_detector())
+analyzer: LiveAnalyzer = st.session_state[analyzer_key]
+
+try:
+    servers = ice_servers(secrets())
+except SettingsError as error:
+    st.error(f"WebRTC settings: {error}")
+    servers = []
+
+video_col, panel_col = st.columns([3, 2], gap="large")
+with video_col:
+    context = webrtc_streamer(
+        key="moodlens-live",
+        mode=WebRtcMode.SENDRECV,
+        frontend_rtc_configuration={"iceServers": servers},
+        server_rtc_configuration={"iceServers": servers},
+        media_stream_constraints={
+            "video": {"width": {"ideal": 640}, "height": {"ideal": 480}},
+            "audio": False,
+        },
+        video_frame_callback=make_frame_callback(analyzer),
+        on_video_ended=analyzer.reset,
+        async_processing=True,
+        translations={
+            "start": "Start",
+            "stop": "Stop",
+            "device_access_denied": "Camera access was denied. Allow the camera for this site "
+            "(camera icon in the address bar), then reload the page.",
+            "device_not_available": "No camera found. Connect one, or use the Photo page.",
+            "media_api_not_available": "This browser cannot use the camera here: open the app "
+            "on localhost or over HTTPS.",
+        },
+    )
+    st.caption(
+        ":material/lock: Frames are analysed in memory on this machine; nothing is recorded."
+    )
+    with st.expander("Camera not working?", expanded=not context.state.playing):
+        st.markdown(
+            "- Press **Start** and allow camera access when the browser asks.\n"
+            "- If you blocked the camera, click the camera icon in the address bar, allow it, "
+            "and reload the page.\n"
+            "- Browsers only offer the camera on `localhost` or over **HTTPS**; on a remote "
+            "server, serve the app over HTTPS (see the README).\n"
+            "- Another app (video call) may be holding the camera: close it and press Start.\n"
+            "- No camera at all? Use the **Photo** page instead."
+        )
+
+strategy_key = "live"
+
+
+@st.fragment(run_every=0.25)
+def live_panel() -> None:
+    """Bars, status and the session timeline: refreshed 4x a second without a full rerun."""
+    playing = context.state.playing
+    snap = analyzer.snapshot()
+    if not playing:
+        st.info("Press **Start** to begin. Your expression drives the music.")
+        return
+    head = st.empty()
+    if snap.faces:
+        main = snap.faces[0]
+        head.markdown(f"### Detected: **{main.label}** {main.confidence:.0%}")
+    else:
+        head.markdown("### Looking for a face…")
+    st.caption(f"{snap.status} · {snap.fps:.0f} frames/s analysed")
+    st.plotly_chart(
+        emotion_bars(snap.faces[0].probabilities if snap.faces else None),
+        key="live_bars",
+        config={"displayModeBar": False},
+    )
+    if len(snap.faces) > 1:
+        st.caption(
+            "Other faces: "
+            + ", ".join(f"#{f.face_id} {f.label} {f.confidence:.0%}" for f in snap.faces[1:])
+        )
+    if snap.window_probabilities is not None:
+        st.session_state["live_window"] = snap.window_probabilities
+
+
+@st.fragment(run_every=1.0)
+def songs_panel() -> None:
+    """Songs for the dominant emotion of the last few seconds (unless the mood is locked)."""
+    window = st.session_state.get("live_window")
+    locked = st.toggle(
+        "Lock this mood", key="live_lock", help="Keep the current songs while you make other faces."
+    )
+    if window is None:
+        st.caption("Songs appear once a face has been seen for a moment.")
+        return
+    strategy, use_spotify = song_controls(strategy_key)
+    emotion = EMOTIONS[int(np.argmax(window))]
+    state = (emotion, strategy, use_spotify, st.session_state.get("catalog_key"))
+    if not locked and st.session_state.get("live_state") != state:
+        st.session_state["live_recs"] = compute_recommendations(
+            np.asarray(window), strategy, use_spotify, catalog, profile
+        )
+        st.session_state["live_state"] = state
+        st.session_state["live_emotion"] = emotion
+        feedback_store().record_mood(
+            profile,
+            emotion,
+            strategy=strategy,
+            probabilities=dict(zip(EMOTIONS, map(float, window), strict=True)),
+        )
+    shown = st.session_state.get("live_emotion", emotion)
+    st.subheader(f"Songs for your {shown} mood" + (" (locked)" if locked else ""))
+    recs, note = st.session_state["live_recs"]
+    render_songs(recs, note, "live", profile, shown, active_recommender(catalog))
+
+
+with panel_col:
+    live_panel()
+
+songs_panel()
+
+with st.expander("Session mood timeline and snapshot"):
+    snap = analyzer.snapshot()
+    st.plotly_chart(emotion_timeline(snap.timeline), key="live_timeline")
+    if st.button(
+        "Take a snapshot",
+        icon=":material/photo_camera:",
+        help="Keeps the annotated frame in this browser "
+        "session only; download it if you want a copy.",
+    ):
+        frame = analyzer.last_annotated_frame()
+        if frame is None:
+            st.warning("No frame yet: press Start first.")
+        else:
+            st.session_state["live_snapshot"] = (time.strftime("%H-%M-%S"), frame)
+    if "live_snapshot" in st.session_state:
+        stamp, frame = st.session_state["live_snapshot"]
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        st.image(rgb, caption=f"Snapshot {stamp} (in memory only)", width=320)
+        ok, png = cv2.imencode(".png", frame)
+        if ok:
+            st.download_button(
+                "Download snapshot",
+                png.tobytes(),
+                file_name=f"moodlens-{stamp}.png",
+                mime="image/png",
+            )

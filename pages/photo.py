@@ -1,0 +1,115 @@
+"""Photo page: upload a picture (or take a snapshot) -> faces, emotions, songs."""
+
+import cv2
+import numpy as np
+import streamlit as st
+
+from core.charts import emotion_bars
+from core.faces import ImageError, decode_image, fit_width, is_blank, to_gray
+from core.labels import EMOTIONS
+from core.live import analyze_still, annotate
+from pages.common import (
+    active_catalog,
+    active_recommender,
+    cached_detector,
+    compute_recommendations,
+    feedback_store,
+    model_choice,
+    profile_name,
+    render_songs,
+    song_controls,
+)
+
+st.title(":material/photo_camera: Photo")
+st.caption("Your photo is analysed in memory on this machine and is not stored.")
+model = model_choice()
+catalog = active_catalog()
+profile = profile_name()
+
+upload_tab, camera_tab = st.tabs(["Upload a photo", "Take a snapshot"])
+with upload_tab:
+    upload = st.file_uploader(
+        "Photo with one or more faces", type=["jpg", "jpeg", "png", "webp"], key="photo_upload"
+    )
+with camera_tab:
+    snapshot = st.camera_input("Snapshot", key="photo_camera")
+source = upload or snapshot
+
+if model is None:
+    st.stop()
+if source is None:
+    st.info("Upload a photo (JPG, PNG or WebP) or take a snapshot to begin.")
+    st.stop()
+
+try:
+    image = fit_width(decode_image(source.getvalue()))
+except ImageError as error:
+    st.error(str(error))
+    st.stop()
+
+if is_blank(to_gray(image)):
+    st.warning("This picture is almost black or flat. Take it in better light and try again.")
+    st.stop()
+
+faces = analyze_still(image, model, cached_detector())
+st.image(cv2.cvtColor(annotate(image, faces), cv2.COLOR_BGR2RGB), width="stretch")
+if not faces:
+    st.warning(
+        "No face found. Use a photo where faces look at the camera, are well lit and "
+        "not too small (at least about 1/12 of the picture's height)."
+    )
+    st.stop()
+
+if len(faces) > 1:
+    st.write(
+        f"**{len(faces)} faces found.** Each one's reading is below; choose whose mood "
+        "picks the music."
+    )
+columns = st.columns(min(len(faces), 4))
+for face, column in zip(faces, columns * ((len(faces) + 3) // 4), strict=False):
+    column.plotly_chart(
+        emotion_bars(
+            face.probabilities,
+            title=f"Face #{face.face_id}: {face.label} {face.confidence:.0%}",
+            height=260,
+        ),
+        key=f"bars_{face.face_id}",
+        config={"displayModeBar": False},
+    )
+
+chosen_id = (
+    st.radio(
+        "Music for face",
+        [f.face_id for f in faces],
+        horizontal=True,
+        format_func=lambda i: f"#{i}",
+        key="photo_face",
+    )
+    if len(faces) > 1
+    else 1
+)
+face = next(f for f in faces if f.face_id == chosen_id)
+probabilities = np.asarray(face.probabilities)
+
+st.subheader(f"Songs for a {face.label} face")
+strategy, use_spotify = song_controls("photo")
+digest = (
+    source.file_id if hasattr(source, "file_id") else source.name,
+    chosen_id,
+    strategy,
+    use_spotify,
+    st.session_state.get("catalog_key"),
+)
+if st.session_state.get("photo_last") != digest:
+    feedback_store().record_mood(
+        profile,
+        face.label,
+        strategy=strategy,
+        probabilities=dict(zip(EMOTIONS, map(float, probabilities), strict=True)),
+    )
+    st.session_state["photo_recs"] = compute_recommendations(
+        probabilities, strategy, use_spotify, catalog, profile
+    )
+    st.session_state["photo_last"] = digest
+recs, note = st.session_state["photo_recs"]
+render_songs(recs, note, "photo", profile, face.label, active_recommender(catalog))

@@ -1,0 +1,57 @@
+"""Shared fixtures: real FER2013 faces from ../shared (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+import core  # noqa: F401  (loads pylibsrtp before TensorFlow)
+from core.fer_data import FerSplits, load_fer
+from core.paths import fer2013_npz
+
+
+@pytest.fixture(scope="session")
+def fer() -> FerSplits:
+    """FER2013 from ../shared/data/fer2013/fer2013.npz."""
+    path = fer2013_npz()
+    if not path.exists():
+        pytest.skip(f"FER2013 arrays not found at {path} (they live in ../shared/data)")
+    return load_fer(path)
+
+
+@pytest.fixture(scope="session")
+def public_test(fer: FerSplits) -> tuple[np.ndarray, np.ndarray]:
+    """FER2013 PublicTest faces and labels."""
+    return fer.get("test")
+
+
+@pytest.fixture(scope="session")
+def detector():
+    from core.faces import FaceDetector
+
+    return FaceDetector()
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    """The app's default model, loaded as the app loads it."""
+    from core.emotion import EmotionModel, default_model_path
+
+    return EmotionModel.load(default_model_path())
+
+
+@pytest.fixture(scope="session")
+def detectable(public_test, detector) -> dict[int, list[int]]:
+    """Per class, PublicTest indices of faces the detector finds when pasted into a scene."""
+    from core.scenes import detectable_faces
+
+    x, y = public_test
+    found = {}
+    for cls in range(7):
+        idx = np.flatnonzero(y == cls)[:40]
+        found[cls] = [int(idx[i]) for i in detectable_faces(x[idx], detector, limit=6)]
+    return found

@@ -1,0 +1,324 @@
+"""A local server on 127.0.0.1 that answers like the Spotify Web API, for tests.
+
+It serves the client-credentials token endpoint, search (tracks and playlists, ``genre:"x"``
+filters, Spotify's 2026 cap of 10 items per page), tracks, artists and playlist items; the
+endpoints closed to new apps since November 2024 answer 403. `FakeSpotify.fail` injects error
+responses (any status, headers such as Retry-After, a delay for timeouts) on chosen paths, and
+`requests` records every request so tests can check what the client sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+CLIENT_ID = "moodlens-test-id"
+CLIENT_SECRET = "moodlens-test-secret"
+CLOSED_PREFIXES = (
+    "/v1/recommendations",
+    "/v1/audio-features",
+    "/v1/audio-analysis",
+    "/v1/browse/featured-playlists",
+    "/v1/browse/categories",
+)
+GENRES = (
+    "pop", "dance", "happy", "soft rock", "classical", "blues", "rock", "metal", "punk",
+    "ambient", "piano", "chill", "electronic", "experimental", "jazz", "acoustic", "lo-fi",
+    "indie", "new age",
+)  # fmt: skip
+TRACKS_PER_GENRE = 14
+SEARCH_LIMIT_MAX = 10
+
+
+def fake_id(text: str) -> str:
+    """A 22-character base62-looking id derived from `text`."""
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    number = int(hashlib.sha256(text.encode()).hexdigest(), 16)
+    chars = []
+    for _ in range(22):
+        number, digit = divmod(number, 62)
+        chars.append(alphabet[digit])
+    return "".join(chars)
+
+
+def make_track(genre: str, index: int) -> dict[str, Any]:
+    """A track object shaped like Spotify's, with the genre kept aside for filtering."""
+    track_id = fake_id(f"{genre}-{index}")
+    artist_name = f"{genre.title()} Artist {index % 10}"
+    album_id = fake_id(f"album-{genre}-{index}")
+    return {
+        "id": track_id,
+        "type": "track",
+        "uri": f"spotify:track:{track_id}",
+        "name": f"{genre.title()} Song {index}",
+        "popularity": (index * 37) % 100,
+        "duration_ms": 180_000 + index * 1000,
+        "explicit": False,
+        "preview_url": None,
+        "external_urls": {"spotify": f"https://open.spotify.com/track/{track_id}"},
+        "artists": [{"id": fake_id(artist_name), "name": artist_name, "type": "artist"}],
+        "album": {
+            "id": album_id,
+            "name": f"{genre.title()} Album {index // 3}",
+            "release_date": f"{2000 + index}-05-01",
+            "release_date_precision": "day",
+            "images": [
+                {"url": f"https://i.scdn.co/image/{album_id}-640", "width": 640, "height": 640},
+                {"url": f"https://i.scdn.co/image/{album_id}-300", "width": 300, "height": 300},
+                {"url": f"https://i.scdn.co/image/{album_id}-64", "width": 64, "height": 64},
+            ],
+        },
+        "_genre": genre,
+    }
+
+
+@dataclass
+class Failure:
+    """An injected response for requests whose path starts with `prefix`."""
+
+    prefix: str
+    status: int = 500
+    times: int | None = None  # None: every time
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    delay: float = 0.0  # seconds to wait before answering (then answer normally if status 200)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+
+
+class FakeSpotify:
+    """The fake API server; use as a context manager."""
+
+    def __init__(self, closed_status: int = 403) -> None:
+        self.tracks = [make_track(g, i) for g in GENRES for i in range(TRACKS_PER_GENRE)]
+        self.by_id = {t["id"]: t for t in self.tracks}
+        self.playlists = [
+            {"id": fake_id(f"playlist-{g}"), "name": f"{g} mood", "genre": g, "type": "playlist"}
+            for g in GENRES
+        ]
+        self.closed_status = closed_status
+        self.failures: list[Failure] = []
+        self.requests: list[Recorded] = []
+        self.tokens: set[str] = set()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.fake = self  # type: ignore[attr-defined]
+        # A client that timed out has hung up: ignore the broken pipe instead of printing it.
+        self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> FakeSpotify:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def base(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.base}/v1/"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base}/api/token"
+
+    # ------------------------------------------------------------------ test controls
+
+    def fail(self, prefix: str, status: int = 500, **kwargs: Any) -> Failure:
+        failure = Failure(prefix, status, **kwargs)
+        with self._lock:
+            self.failures.append(failure)
+        return failure
+
+    def revoke_tokens(self) -> None:
+        """Make every issued token invalid (as if it expired)."""
+        with self._lock:
+            self.tokens.clear()
+
+    def calls(self, prefix: str, method: str | None = None) -> list[Recorded]:
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if r.path.startswith(prefix) and (method is None or r.method == method)
+            ]
+
+    def _take_failure(self, path: str) -> Failure | None:
+        with self._lock:
+            for failure in self.failures:
+                if path.startswith(failure.prefix) and (failure.times is None or failure.times > 0):
+                    if failure.times is not None:
+                        failure.times -= 1
+                    return failure
+        return None
+
+    # ------------------------------------------------------------------ API
+
+    def token(self, authorization: str | None, form: dict[str, str]) -> tuple[int, dict]:
+        expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        if form.get("grant_type") != "client_credentials":
+            return 400, {"error": "unsupported_grant_type"}
+        if authorization != f"Basic {expected}":
+            return 400, {"error": "invalid_client", "error_description": "Invalid client"}
+        with self._lock:
+            token = f"token-{len(self.tokens) + 1}-{time.monotonic_ns()}"
+            self.tokens.add(token)
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}
+
+    def api(self, path: str, query: dict[str, str]) -> tuple[int, dict]:
+        if path.startswith(CLOSED_PREFIXES) or "/related-artists" in path:
+            return self.closed_status, _error(self.closed_status, "Forbidden")
+        if path == "/v1/search":
+            return self._search(query)
+        if path.startswith("/v1/tracks/"):
+            track = self.by_id.get(path.rsplit("/", 1)[-1])
+            return (200, _public(track)) if track else (404, _error(404, "Not found"))
+        if path.startswith("/v1/artists/"):
+            artist_id = path.rsplit("/", 1)[-1]
+            for track in self.tracks:
+                artist = track["artists"][0]
+                if artist["id"] == artist_id:
+                    return 200, {**artist, "genres": [track["_genre"]]}
+            return 404, _error(404, "Not found")
+        if path.startswith("/v1/playlists/") and path.endswith(("/items", "/tracks")):
+            playlist_id = path.split("/")[3]
+            playlist = next((p for p in self.playlists if p["id"] == playlist_id), None)
+            if playlist is None:
+                return 404, _error(404, "Not found")
+            limit = int(query.get("limit", 100))
+            items = [
+                {"added_at": "2024-01-01T00:00:00Z", "track": _public(t)}
+                for t in self.tracks
+                if t["_genre"] == playlist["genre"]
+            ][:limit]
+            return 200, {"items": items, "limit": limit, "offset": 0, "total": len(items)}
+        return 404, _error(404, "Service not found")
+
+    def _search(self, query: dict[str, str]) -> tuple[int, dict]:
+        try:
+            limit = int(query.get("limit", 5))
+            offset = int(query.get("offset", 0))
+        except ValueError:
+            return 400, _error(400, "Invalid limit")
+        if not 1 <= limit <= SEARCH_LIMIT_MAX:
+            return 400, _error(400, "Invalid limit")
+        text = query.get("q", "").lower()
+        kind = query.get("type", "track")
+        if kind == "playlist":
+            words = [w for w in text.split() if len(w) > 2]
+            found: list[dict | None] = [
+                {**p, "tracks": {"total": TRACKS_PER_GENRE}}
+                for p in self.playlists
+                if any(w in p["name"] for w in words)
+            ] or [{**self.playlists[0], "tracks": {"total": TRACKS_PER_GENRE}}]
+            found.insert(0, None)  # Spotify's search returns null for hidden playlists
+            page = found[offset : offset + limit]
+            return 200, {"playlists": _paging(page, limit, offset, len(found), query)}
+        if kind != "track":
+            return 400, _error(400, "Unsupported type")
+        if 'genre:"' in text:
+            genre = text.split('genre:"', 1)[1].split('"', 1)[0]
+            matches = [t for t in self.tracks if t["_genre"] == genre]
+        else:
+            matches = [t for t in self.tracks if any(w in t["name"].lower() for w in text.split())]
+        page = [_public(t) for t in matches[offset : offset + limit]]
+        return 200, {"tracks": _paging(page, limit, offset, len(matches), query)}
+
+
+def _public(track: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (track or {}).items() if not k.startswith("_")}
+
+
+def _error(status: int, message: str) -> dict[str, Any]:
+    return {"error": {"status": status, "message": message}}
+
+
+def _paging(items: list, limit: int, offset: int, total: int, query: dict[str, str]) -> dict:
+    more = offset + limit < total
+    next_url = (
+        "https://api.spotify.com/v1/search?" + urlencode({**query, "offset": offset + limit})
+        if more
+        else None
+    )
+    return {"items": items, "limit": limit, "offset": offset, "total": total, "next": next_url}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: avoid 40 ms stalls
+
+    def log_message(self, format: str, *args: Any) -> None:  # silence the test output
+        return
+
+    @property
+    def fake(self) -> FakeSpotify:
+        return self.server.fake  # type: ignore[attr-defined]
+
+    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _handle(self, method: str) -> None:
+        url = urlparse(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        with self.fake._lock:
+            self.fake.requests.append(Recorded(method, url.path, query))
+        failure = self.fake._take_failure(url.path)
+        if failure is not None:
+            if failure.delay:
+                time.sleep(failure.delay)
+            if failure.status != 200:
+                default = _error(failure.status, "Injected failure")
+                self._send(failure.status, failure.body or default, failure.headers)
+                return
+        if url.path == "/api/token" and method == "POST":
+            form = {k: v[-1] for k, v in parse_qs(body).items()}
+            self._send(*self.fake.token(self.headers.get("Authorization"), form))
+            return
+        if not url.path.startswith("/v1/"):
+            self._send(404, _error(404, "Not found"))
+            return
+        token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        with self.fake._lock:
+            valid = token in self.fake.tokens
+        if not valid:
+            self._send(401, _error(401, "Invalid access token"))
+            return
+        self._send(*self.fake.api(url.path, query))
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")

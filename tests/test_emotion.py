@@ -1,0 +1,102 @@
+"""The shipped emotion model: loads as the app loads it, and reads real faces correctly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.emotion import (
+    EmotionModel,
+    EmotionSmoother,
+    ModelLoadError,
+    available_models,
+    default_model_path,
+)
+from core.evaluate import classification_metrics
+from core.labels import EMOTIONS
+
+
+def test_every_shipped_model_has_a_card_and_stays_small():
+    models = available_models()
+    assert models, "models/ must ship at least one emotion model"
+    for path in models:
+        assert path.with_suffix(".json").exists(), f"{path.name} has no model card"
+        assert path.stat().st_size < 50 * 1024 * 1024
+
+
+def test_shipped_model_reads_publictest_as_its_card_says(shipped_model, public_test):
+    x, y = public_test
+    probs = shipped_model.predict_batched(x)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    metrics = classification_metrics(y, probs)
+    card = json.loads(default_model_path().with_suffix(".json").read_text())
+    # The card's number is reproducible from the shipped file (within 0.5 pt).
+    assert metrics["accuracy"] == pytest.approx(card["metrics"]["test"]["accuracy"], abs=0.005)
+    assert metrics["accuracy"] > 0.5
+    # Happy and surprise faces are the clearest in FER2013: a working model gets most of them.
+    assert metrics["per_class"]["happy"]["recall"] > 0.7
+    assert metrics["per_class"]["surprise"]["recall"] > 0.55
+
+
+# Recall floors per class on PublicTest, far below what a working model reaches, far above what
+# a model fed the wrong preprocessing or the wrong label order gets (~0.14 or less).
+RECALL_FLOORS = {
+    "angry": 0.3,
+    "disgust": 0.15,
+    "fear": 0.2,
+    "happy": 0.7,
+    "sad": 0.3,
+    "surprise": 0.55,
+    "neutral": 0.35,
+}
+
+
+def test_every_class_is_recognised(shipped_model, public_test):
+    x, y = public_test
+    predicted = shipped_model.predict_batched(x).argmax(axis=1)
+    for cls, emotion in enumerate(EMOTIONS):
+        recall = (predicted[y == cls] == cls).mean()
+        assert recall > RECALL_FLOORS[emotion], f"{emotion} recall {recall:.2f}"
+
+
+def test_flip_tta_is_consistent(shipped_model, public_test):
+    x, _ = public_test
+    plain = shipped_model.predict(x[:32])
+    mirrored = shipped_model.predict(x[:32, :, ::-1])
+    tta = shipped_model.predict(x[:32], tta_flip=True)
+    assert np.allclose(tta, (plain + mirrored) / 2, atol=1e-5)
+
+
+def test_batch_and_single_predictions_agree(shipped_model, public_test):
+    x, _ = public_test
+    batch = shipped_model.predict(x[:8])
+    single = np.concatenate([shipped_model.predict(x[i]) for i in range(8)])
+    assert np.allclose(batch, single, atol=1e-4)
+
+
+def test_missing_and_corrupt_model_files_say_what_to_do(tmp_path):
+    with pytest.raises(ModelLoadError, match="not found"):
+        EmotionModel.load(tmp_path / "nope.npz")
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(ModelLoadError, match="Could not read"):
+        EmotionModel.load(broken)
+    with pytest.raises(ModelLoadError, match="No emotion model"):
+        default_model_path(tmp_path)
+
+
+def test_smoother_blends_and_forgets():
+    smoother = EmotionSmoother(alpha=0.5, forget_after=2)
+    a = np.eye(7)[3]
+    b = np.eye(7)[4]
+    assert np.allclose(smoother.update(1, a), a)
+    blended = smoother.update(1, b)
+    assert np.allclose(blended, 0.5 * a + 0.5 * b)
+    assert np.allclose(smoother.update(2, b), b)  # a new face starts fresh
+    for _ in range(3):
+        smoother.step()
+    assert np.allclose(smoother.update(1, b), b)  # face 1 was forgotten
+    with pytest.raises(ValueError):
+        EmotionSmoother(alpha=0)

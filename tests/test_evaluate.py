@@ -1,0 +1,52 @@
+"""core.evaluate: metric arithmetic and the CLI's JSON on a test-only npz."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from core.evaluate import classification_metrics, main
+from core.labels import EMOTIONS
+
+
+def test_metrics_match_hand_computation():
+    y_true = np.array([0, 0, 1, 1, 3, 3])
+    y_pred = np.array([0, 1, 1, 1, 3, 0])
+    probs = np.eye(7)[y_pred]
+    m = classification_metrics(y_true, probs)
+    assert m["accuracy"] == 4 / 6
+    angry = m["per_class"]["angry"]
+    assert angry["precision"] == 0.5 and angry["recall"] == 0.5
+    disgust = m["per_class"]["disgust"]
+    assert disgust["precision"] == 2 / 3 and disgust["recall"] == 1.0
+    assert m["confusion_matrix"][3] == [1, 0, 0, 1, 0, 0, 0]
+    # Macro-F1 averages only the classes present in y_true (angry, disgust, happy).
+    f1 = [angry["f1"], disgust["f1"], m["per_class"]["happy"]["f1"]]
+    assert np.isclose(m["macro_f1"], np.mean(f1))
+
+
+def test_cli_on_a_test_only_npz(tmp_path, public_test, capsys):
+    from core.emotion import default_model_path
+
+    x, y = public_test
+    path = tmp_path / "faces.npz"
+    np.savez(path, x_test=x[:64], y_test=y[:64])
+    main(
+        [
+            "--model",
+            str(default_model_path()),
+            "--data",
+            str(path),
+            "--split",
+            "test",
+            "--json",
+            "--tta",
+            "flip",
+        ]
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 64 and 0.0 <= result["accuracy"] <= 1.0
+    assert set(result["per_class"]) == set(EMOTIONS)
+    assert np.array(result["confusion_matrix"]).sum() == 64
+    assert result["latency"]["ms_per_face_batch1"] > 0

@@ -1,0 +1,110 @@
+"""core.live: the frame pipeline the live page runs, on real faces in generated frames."""
+
+from __future__ import annotations
+
+import threading
+
+import av
+import numpy as np
+
+from core.faces import FaceBox
+from core.live import FaceTracker, LiveAnalyzer, analyze_still, make_frame_callback
+from core.scenes import layout, scene
+
+
+def _face_ids(detectable, n):
+    return [i for cls in sorted(detectable) for i in detectable[cls]][:n]
+
+
+def test_tracker_keeps_ids_for_moving_faces_and_expires_lost_ones():
+    tracker = FaceTracker(max_missed=1)
+    a, b = FaceBox(10, 10, 100, 100), FaceBox(300, 10, 100, 100)
+    first = tracker.update([a, b])
+    moved = tracker.update([FaceBox(305, 12, 100, 100), FaceBox(14, 12, 100, 100)])
+    assert moved == first[::-1]
+    tracker.update([])
+    tracker.update([])
+    assert tracker.update([a])[0] not in first  # expired, so a new id
+
+
+def test_analyzer_tracks_smooths_and_reports(public_test, shipped_model, detector, detectable):
+    x, _ = public_test
+    i = _face_ids(detectable, 1)[0]
+    clock = iter(np.arange(0, 100, 0.1))
+    analyzer = LiveAnalyzer(shipped_model, detector, clock=lambda: next(clock))
+    box = layout(1)[0]
+    for step in range(6):
+        shifted = FaceBox(box.x + 3 * step, box.y, box.w, box.h)
+        out = analyzer.process(scene([x[i]], [shifted], seed=step))
+        assert out.shape == (480, 640, 3)
+    snap = analyzer.snapshot()
+    assert len(snap.faces) == 1 and snap.faces[0].face_id == 1  # one id all along
+    assert np.isclose(snap.faces[0].probabilities.sum(), 1.0)
+    assert snap.frames_processed == 6 and snap.timeline
+    assert snap.dominant_emotion == snap.faces[0].label
+    # The annotated frame differs from the input where the box is drawn.
+    raw = scene([x[i]], [box])
+    assert not np.array_equal(analyzer.process(raw), raw)
+
+
+def test_bad_frames_never_raise(shipped_model, detector):
+    analyzer = LiveAnalyzer(shipped_model, detector)
+    black = np.zeros((480, 640, 3), np.uint8)
+    assert np.array_equal(analyzer.process(black), black)
+    assert "dark" in analyzer.snapshot().status
+    weird = np.zeros((480, 640, 7), np.uint8)  # corrupt: impossible channel count
+    assert analyzer.process(weird) is weird
+    assert "damaged" in analyzer.snapshot().status
+    analyzer.reset()
+    assert analyzer.snapshot().frames_processed == 0
+
+
+def test_several_faces_and_no_face_statuses(public_test, shipped_model, detector, detectable):
+    x, _ = public_test
+    ids = _face_ids(detectable, 2)
+    analyzer = LiveAnalyzer(shipped_model, detector)
+    analyzer.process(scene([x[j] for j in ids], layout(2, size=200)))
+    snap = analyzer.snapshot()
+    assert len(snap.faces) == 2 and "2 faces" in snap.status
+    analyzer.process(scene([], []))
+    assert "No face" in analyzer.snapshot().status
+
+
+def test_snapshot_is_safe_while_frames_arrive(public_test, shipped_model, detector, detectable):
+    x, _ = public_test
+    frame = scene([x[_face_ids(detectable, 1)[0]]], layout(1))
+    analyzer = LiveAnalyzer(shipped_model, detector)
+    errors = []
+
+    def worker():
+        try:
+            for _ in range(10):
+                analyzer.process(frame)
+        except Exception as error:  # pragma: no cover - the assertion below reports it
+            errors.append(error)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    while thread.is_alive():
+        analyzer.snapshot()
+    thread.join()
+    assert not errors and analyzer.snapshot().frames_processed == 10
+
+
+def test_webrtc_callback_roundtrip(public_test, shipped_model, detector, detectable):
+    x, _ = public_test
+    frame = scene([x[_face_ids(detectable, 1)[0]]], layout(1))
+    analyzer = LiveAnalyzer(shipped_model, detector)
+    callback = make_frame_callback(analyzer)
+    incoming = av.VideoFrame.from_ndarray(frame, format="bgr24")
+    incoming.pts = 42
+    out = callback(incoming)
+    assert out.pts == 42 and out.to_ndarray(format="bgr24").shape == frame.shape
+    assert analyzer.snapshot().faces
+
+
+def test_analyze_still_numbers_faces(public_test, shipped_model, detector, detectable):
+    x, _ = public_test
+    ids = _face_ids(detectable, 3)
+    faces = analyze_still(scene([x[j] for j in ids], layout(3, 180)), shipped_model, detector)
+    assert [f.face_id for f in faces] == [1, 2, 3]

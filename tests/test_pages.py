@@ -1,0 +1,105 @@
+"""The listener pages under streamlit.testing's AppTest, with the real model and catalog."""
+
+from __future__ import annotations
+
+import cv2
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.scenes import layout, scene
+
+TIMEOUT = 120
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Feedback goes to a temp database; no catalog override leaks in."""
+    monkeypatch.setenv("MOODLENS_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+    monkeypatch.delenv("MOODLENS_CATALOG", raising=False)
+    monkeypatch.delenv("SPOTIFY_CLIENT_ID", raising=False)
+    monkeypatch.delenv("SPOTIFY_CLIENT_SECRET", raising=False)
+
+
+def open_page(page: str | None = None) -> AppTest:
+    app = AppTest.from_file("app.py", default_timeout=TIMEOUT)
+    app.run()
+    if page:
+        app.switch_page(page)
+        app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def texts(app: AppTest) -> str:
+    parts = [m.value for m in app.markdown] + [e.value for e in app.info]
+    parts += [e.value for e in app.error] + [e.value for e in app.warning]
+    parts += [c.value for c in app.caption] + [t.value for t in app.title]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_home_explains_the_app_and_privacy():
+    app = open_page()
+    assert app.title[0].value.endswith("moodlens")
+    assert "never leave" in texts(app)
+
+
+def test_live_page_waits_for_start():
+    app = open_page("pages/live.py")
+    body = texts(app)
+    assert "Press **Start**" in body and "Camera not working?" in [e.label for e in app.expander]
+
+
+def test_photo_page_reads_every_face_and_recommends(public_test, detectable):
+    x, _ = public_test
+    ids = [i for cls in sorted(detectable) for i in detectable[cls]][:2]
+    _ok, png = cv2.imencode(".png", scene([x[i] for i in ids], layout(2, 200)))
+    app = open_page("pages/photo.py")
+    assert "Upload a photo" in texts(app)
+    app.file_uploader(key="photo_upload").upload("two.png", png.tobytes(), "image/png").run()
+    assert not app.exception, app.exception
+    body = texts(app)
+    assert "2 faces found" in body
+    assert body.count("Why:") == 5  # five songs, each with its reason
+    assert len(app.radio(key="photo_face").options) == 2
+
+
+def test_photo_page_rejects_a_non_image():
+    app = open_page("pages/photo.py")
+    app.file_uploader(key="photo_upload").upload(
+        "notes.png", b"hello, not a picture", "image/png"
+    ).run()
+    assert not app.exception
+    assert "not an image" in "\n".join(e.value for e in app.error)
+
+
+def test_photo_page_without_faces_says_so():
+    _ok, png = cv2.imencode(".png", scene([], []))
+    app = open_page("pages/photo.py")
+    app.file_uploader(key="photo_upload").upload("room.png", png.tobytes(), "image/png").run()
+    assert not app.exception
+    assert "No face found" in "\n".join(w.value for w in app.warning)
+
+
+def test_missing_model_is_explained(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOODLENS_MODELS_DIR", str(tmp_path / "empty"))
+    app = open_page("pages/photo.py")
+    assert "No emotion model found" in "\n".join(e.value for e in app.error)
+
+
+def test_malformed_catalog_falls_back_to_starter(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("this,is\nnot,a catalog\n")
+    monkeypatch.setenv("MOODLENS_CATALOG", str(bad))
+    app = open_page("pages/photo.py")
+    assert "starter catalog is active" in "\n".join(w.value for w in app.warning)
+
+
+def test_history_page_lists_votes(tmp_path):
+    from core.feedback import FeedbackStore
+
+    store = FeedbackStore()
+    store.record_mood("default", "happy")
+    store.record_vote("default", {"title": "Happy", "artist": "Pharrell Williams"}, 1)
+    app = open_page("pages/history.py")
+    assert "Moods over time" in [s.value for s in app.subheader]
+    assert app.dataframe and "Pharrell Williams" in app.dataframe[0].value.to_string()

@@ -1,0 +1,279 @@
+"""core.spotify against a local fake of the Spotify Web API (spotipy's real HTTP client)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from core.catalog import load_catalog
+from core.feedback import Preference
+from core.recommend import GENRE_AFFINITY, Recommender, genre_keywords
+from core.spotify import (
+    SPOTIFY_GENRE_NAMES,
+    SpotifyRecommender,
+    SpotifyUnavailable,
+    credentials_from_env,
+    recommend_with_fallback,
+)
+from tests.fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify
+
+
+@pytest.fixture()
+def fake() -> Iterator[FakeSpotify]:
+    with FakeSpotify() as server:
+        yield server
+
+
+@pytest.fixture()
+def sleeps() -> list[float]:
+    return []
+
+
+def client(fake: FakeSpotify, sleeps: list[float] | None = None, **kwargs: Any):
+    recorded = sleeps if sleeps is not None else []
+    return SpotifyRecommender(
+        kwargs.pop("client_id", CLIENT_ID),
+        kwargs.pop("client_secret", CLIENT_SECRET),
+        api_base=fake.api_base,
+        token_url=fake.token_url,
+        sleep=recorded.append,
+        **kwargs,
+    )
+
+
+def spotify_genres(emotion: str, strategy: str) -> set[str]:
+    names = (SPOTIFY_GENRE_NAMES.get(k, k) for k in genre_keywords(emotion, strategy))
+    return {name for name in names if name}
+
+
+@pytest.fixture(scope="module")
+def local() -> Recommender:
+    csv = "title,artist,genre,mood\n" + "".join(
+        f"{m} {i},{m} artist {i},pop,{m}\n" for m in ("Happy", "Sad", "Energetic", "Calm")
+        for i in range(5)
+    )  # fmt: skip
+    return Recommender(load_catalog(io.StringIO(csv), name="local.csv"))
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+class SecretsWithoutFile:
+    """Like st.secrets when there is no secrets.toml: any access raises."""
+
+    def __contains__(self, key: object) -> bool:
+        raise FileNotFoundError("No secrets found")
+
+    def __getitem__(self, key: str) -> Any:
+        raise FileNotFoundError("No secrets found")
+
+
+def test_credentials_come_from_secrets_then_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIPY_CLIENT_ID",
+                 "SPOTIPY_CLIENT_SECRET"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    assert credentials_from_env() is None
+    assert credentials_from_env(SecretsWithoutFile()) is None  # type: ignore[arg-type]
+    section = {"spotify": {"client_id": "a", "client_secret": "b"}}
+    assert credentials_from_env(section) == ("a", "b")
+    assert credentials_from_env({"SPOTIFY_CLIENT_ID": "c", "SPOTIFY_CLIENT_SECRET": "d"}) == (
+        "c",
+        "d",
+    )
+    monkeypatch.setenv("SPOTIFY_CLIENT_ID", "e")
+    assert credentials_from_env() is None  # a secret is needed too
+    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", "f")
+    assert credentials_from_env({"spotify": {"client_id": " "}}) == ("e", "f")
+    assert credentials_from_env(section) == ("a", "b")  # st.secrets wins over env
+
+
+def test_no_credentials_falls_back_to_local_with_a_note(
+    monkeypatch: pytest.MonkeyPatch, local: Recommender
+) -> None:
+    for name in ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIPY_CLIENT_ID",
+                 "SPOTIPY_CLIENT_SECRET"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SpotifyUnavailable, match="not set up"):
+        SpotifyRecommender.from_env({})
+    recs, note = recommend_with_fallback(local, {"sad": 1.0}, "match", 3, secrets={})
+    assert note is not None and "not set up" in note and "local catalog" in note
+    assert len(recs) == 3 and all(rec.source == "catalog" for rec in recs)
+
+
+# --------------------------------------------------------------------------- success
+
+
+@pytest.mark.parametrize("strategy", ["match", "uplift", "calm"])
+def test_recommend_searches_the_strategys_genres(fake: FakeSpotify, strategy: str) -> None:
+    recs = client(fake).recommend({"sad": 1.0}, strategy, k=5)
+    assert len(recs) == 5
+    assert len({rec.artist for rec in recs}) == 5
+    allowed = spotify_genres("sad", strategy)
+    searched = {
+        call.query["q"].split('"')[1]
+        for call in fake.calls("/v1/search")
+        if "genre:" in call.query["q"]
+    }
+    assert searched and searched <= allowed
+    for rec in recs:
+        assert rec.source == "spotify" and rec.track_id
+        assert rec.genre is None or rec.genre in allowed
+        assert rec.image_url and rec.image_url.endswith("-300")  # the card-sized album art
+        assert rec.url == f"https://open.spotify.com/track/{rec.track_id}"
+        assert rec.embed == f"https://open.spotify.com/embed/track/{rec.track_id}"
+        assert rec.reason.startswith(
+            {"match": "Matches", "uplift": "Lifts", "calm": "Calms"}[strategy]
+        )
+
+
+def test_uplift_and_match_search_different_genres(fake: FakeSpotify) -> None:
+    sp = client(fake, use_playlists=False)
+    match = {rec.genre for rec in sp.recommend({"sad": 1.0}, "match", k=5)}
+    uplift = {rec.genre for rec in sp.recommend({"sad": 1.0}, "uplift", k=5)}
+    assert match <= set(GENRE_AFFINITY["sad"]) | {"soft rock"}
+    assert uplift <= {"pop", "dance", "happy"}
+    assert not match & uplift
+
+
+def test_search_pages_by_ten_and_reuses_the_token(fake: FakeSpotify) -> None:
+    sp = client(fake, pages_per_genre=2)
+    sp.recommend({"happy": 1.0}, "match", k=5)
+    sp.recommend({"angry": 1.0}, "match", k=5)
+    searches = fake.calls("/v1/search")
+    assert max(int(call.query["limit"]) for call in searches) <= 10
+    assert {call.query.get("offset") for call in searches} >= {"0", "10"}
+    assert len(fake.calls("/api/token", "POST")) == 1
+
+
+def test_results_are_cached_between_identical_queries(fake: FakeSpotify) -> None:
+    sp = client(fake)
+    first = sp.recommend({"fear": 1.0}, "calm", k=4)
+    count = len(fake.calls("/v1/"))
+    again = sp.recommend({"fear": 1.0}, "calm", k=4)
+    assert [rec.key for rec in again] == [rec.key for rec in first]
+    assert len(fake.calls("/v1/")) == count
+
+
+def test_feedback_and_exclude_remove_tracks(fake: FakeSpotify) -> None:
+    sp = client(fake)
+    first = sp.recommend({"happy": 1.0}, "match", k=5)
+    disliked = Preference(tracks={first[0].key: -1})
+    assert first[0].key not in {r.key for r in sp.recommend({"happy": 1.0}, "match", 5,
+                                                             feedback=disliked)}  # fmt: skip
+    assert first[1].key not in {r.key for r in sp.recommend({"happy": 1.0}, "match", 5,
+                                                             exclude=[first[1].key])}  # fmt: skip
+
+
+def test_track_lookup(fake: FakeSpotify) -> None:
+    track_id = fake.tracks[3]["id"]
+    rec = client(fake).track(track_id)
+    assert rec.track_id == track_id and rec.title == fake.tracks[3]["name"]
+    assert rec.year == 2003 and rec.album
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_wrong_credentials_are_reported(fake: FakeSpotify) -> None:
+    sp = client(fake, client_secret="wrong")
+    with pytest.raises(SpotifyUnavailable, match="did not accept this app's credentials") as err:
+        sp.recommend({"sad": 1.0})
+    assert err.value.status == 401
+    assert "invalid_client" in str(err.value)
+
+
+def test_expired_token_is_renewed_once(fake: FakeSpotify) -> None:
+    sp = client(fake)
+    sp.recommend({"sad": 1.0}, k=2)
+    fake.revoke_tokens()
+    assert len(sp.recommend({"happy": 1.0}, k=2)) == 2
+    assert len(fake.calls("/api/token", "POST")) == 2
+
+
+def test_persistent_401_is_a_clear_error(fake: FakeSpotify) -> None:
+    fake.fail("/v1/search", 401)
+    with pytest.raises(SpotifyUnavailable, match=r"rejected this app's access token \(401\)"):
+        client(fake).recommend({"sad": 1.0})
+
+
+def test_closed_endpoints_are_reported_not_crashed(fake: FakeSpotify) -> None:
+    report = client(fake).probe()
+    assert report["token"] == report["search"] == report["track"] == "available"
+    assert report["recommendations"] == "not available (403)"
+    assert report["audio-features"] == "not available (403)"
+
+
+def test_closed_playlist_items_still_recommend_from_search(fake: FakeSpotify) -> None:
+    fake.fail("/v1/playlists", 404)
+    recs = client(fake).recommend({"neutral": 1.0}, "match", k=5)
+    assert len(recs) == 5 and all(rec.genre for rec in recs)
+    assert fake.calls("/v1/playlists")  # it tried, got 404, moved on
+
+
+def test_forbidden_search_is_an_error(fake: FakeSpotify) -> None:
+    fake.fail("/v1/search", 403)
+    with pytest.raises(SpotifyUnavailable, match=r"does not let this app use search \(403\)"):
+        client(fake).recommend({"sad": 1.0})
+
+
+def test_429_short_retry_after_is_honoured(fake: FakeSpotify, sleeps: list[float]) -> None:
+    fake.fail("/v1/search", 429, times=1, headers={"Retry-After": "2"})
+    recs = client(fake, sleeps, max_retry_after=3.0).recommend({"sad": 1.0}, k=3)
+    assert len(recs) == 3
+    assert sleeps == [2.0]
+
+
+def test_429_long_retry_after_fails_fast(fake: FakeSpotify, sleeps: list[float]) -> None:
+    fake.fail("/v1/search", 429, headers={"Retry-After": "120"})
+    with pytest.raises(SpotifyUnavailable, match=r"rate-limiting.*about 2 minutes") as err:
+        client(fake, sleeps, max_retry_after=3.0).recommend({"sad": 1.0})
+    assert err.value.retry_after == 120 and err.value.status == 429
+    assert sleeps == []
+    assert len(fake.calls("/v1/search")) == 1  # no hammering while rate-limited
+
+
+def test_500_is_retried_once_then_reported(fake: FakeSpotify) -> None:
+    fake.fail("/v1/search", 500)
+    with pytest.raises(SpotifyUnavailable, match=r"server error \(500\)"):
+        client(fake, retries=1, backoff_factor=0.0).recommend({"sad": 1.0}, k=3)
+    first_query = fake.calls("/v1/search")[0].query["q"]
+    assert [c.query["q"] for c in fake.calls("/v1/search")].count(first_query) == 2
+
+
+def test_transient_503_is_absorbed_by_the_retry(fake: FakeSpotify) -> None:
+    fake.fail("/v1/search", 503, times=1)
+    assert len(client(fake, backoff_factor=0.0).recommend({"sad": 1.0}, k=3)) == 3
+
+
+def test_timeout_is_reported(fake: FakeSpotify) -> None:
+    fake.fail("/v1/search", 200, delay=1.0)
+    with pytest.raises(SpotifyUnavailable, match=r"did not answer search within 0\.2 s"):
+        client(fake, timeout=0.2).recommend({"sad": 1.0})
+    assert len(fake.calls("/v1/search")) == 1  # a read timeout is not retried
+
+
+def test_server_down_is_reported() -> None:
+    with FakeSpotify() as server:
+        api_base, token_url = server.api_base, server.token_url
+    sp = SpotifyRecommender(CLIENT_ID, CLIENT_SECRET, api_base=api_base, token_url=token_url,
+                            timeout=0.5, backoff_factor=0.0)  # fmt: skip
+    with pytest.raises(SpotifyUnavailable, match="Cannot reach Spotify"):
+        sp.recommend({"sad": 1.0})
+
+
+def test_fallback_uses_local_catalog_on_errors(fake: FakeSpotify, local: Recommender) -> None:
+    fake.fail("/v1/search", 500)
+    sp = client(fake, backoff_factor=0.0)
+    recs, note = recommend_with_fallback(local, {"sad": 1.0}, "match", 3, spotify=sp)
+    assert note and "server error (500)" in note and "local catalog" in note
+    assert [rec.mood for rec in recs] == ["Sad"] * 3
+
+
+def test_fallback_returns_spotify_results_without_note(
+    fake: FakeSpotify, local: Recommender
+) -> None:
+    recs, note = recommend_with_fallback(local, {"sad": 1.0}, "calm", 3, spotify=client(fake))
+    assert note is None and all(rec.source == "spotify" for rec in recs)
