@@ -76,7 +76,14 @@ def cached_model(path: str) -> EmotionModel:
 
 @st.cache_resource
 def cached_detector() -> FaceDetector:
+    """The live camera's detector (fast settings)."""
     return FaceDetector()
+
+
+@st.cache_resource
+def cached_photo_detector() -> FaceDetector:
+    """The photo page's detector (also finds small faces in group photos)."""
+    return FaceDetector.for_photos()
 
 
 def model_choice() -> EmotionModel | None:

@@ -21,7 +21,7 @@ from core.faces import ImageError, decode_image
 from core.labels import EMOTIONS
 from core.paths import fer2013_npz
 from core.settings import models_dir
-from pages.common import cached_detector, cached_model
+from pages.common import cached_model, cached_photo_detector
 
 PERCENT_COLUMNS = ("accuracy", "macro_f1", *[f"f1_{e}" for e in EMOTIONS])
 RESULT_KEY = "cmp_same_face_result"
@@ -184,7 +184,7 @@ def _chosen_face(source: str) -> tuple[np.ndarray, str | None, str] | None:
     except ImageError as error:
         st.error(str(error))
         return None
-    face, found = cmp.face_from_photo(image, cached_detector())
+    face, found = cmp.face_from_photo(image, cached_photo_detector())
     what = "the largest face" if found else "no face found, so the centre of the photo"
     return face, None, f"{upload.name}: {what}"
 

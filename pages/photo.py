@@ -11,7 +11,7 @@ from core.live import analyze_still, annotate
 from pages.common import (
     active_catalog,
     active_recommender,
-    cached_detector,
+    cached_photo_detector,
     compute_recommendations,
     feedback_store,
     model_choice,
@@ -51,7 +51,7 @@ if is_blank(to_gray(image)):
     st.warning("This picture is almost black or flat. Take it in better light and try again.")
     st.stop()
 
-faces = analyze_still(image, model, cached_detector())
+faces = analyze_still(image, model, cached_photo_detector())
 st.image(cv2.cvtColor(annotate(image, faces), cv2.COLOR_BGR2RGB), width="stretch")
 if not faces:
     st.warning(

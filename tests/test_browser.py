@@ -74,9 +74,42 @@ def test_photo_upload_in_the_browser(app_url, public_test, detectable, tmp_path)
             has_text="Photo with one or more faces"
         )
         uploader.locator('input[type="file"]').set_input_files(str(photo))
-        try:
-            page.get_by_text("2 faces found").wait_for(timeout=90_000)
-        finally:
-            page.screenshot(path="/tmp/photo_debug.png", full_page=True)
+        page.get_by_text("2 faces found").wait_for(timeout=90_000)
         page.get_by_text("Why:").first.wait_for(timeout=60_000)
         assert np.isclose(page.get_by_text("Why:").count(), 5)
+
+
+def _clear_faces(shipped_model, public_test, detectable, cls, count=2):
+    """Detectable faces of a class that the shipped model reads as that class."""
+    x, _ = public_test
+    picks = [i for i in detectable[cls] if shipped_model.predict(x[i]).argmax() == cls]
+    if len(picks) < count:
+        pytest.skip(f"the shipped model reads too few detectable faces of class {cls}")
+    return [x[i] for i in picks[:count]]
+
+
+def test_expression_change_moves_emotion_and_songs(app_url, public_test, detectable,
+                                                   shipped_model, tmp_path):
+    """A face that turns from happy to sad: the label and the songs follow it."""
+    happy = _clear_faces(shipped_model, public_test, detectable, HAPPY)
+    sad = _clear_faces(shipped_model, public_test, detectable, 4)
+    box = layout(1, 220)[0]
+    frames = [scene([happy[0]], [box], seed=2)] * 75 + [scene([sad[0]], [box], seed=2)] * 75
+    video = write_y4m(frames, tmp_path / "happy_then_sad.y4m", fps=15)
+    with chromium(video) as page:
+        page.goto(f"{app_url}/live", wait_until="domcontentloaded")
+        page.frame_locator('iframe[title*="webrtc_streamer"]').get_by_role(
+            "button", name="Start").click(timeout=90_000)
+        page.get_by_text("Detected: happy").first.wait_for(timeout=90_000)
+        page.get_by_text("Songs for your happy mood").first.wait_for(timeout=30_000)
+        page.get_by_text("Detected: sad").first.wait_for(timeout=60_000)
+        page.get_by_text("Songs for your sad mood").first.wait_for(timeout=30_000)
+
+
+def test_camera_denied_is_explained(app_url):
+    with chromium(None, allow_camera=False) as page:
+        page.goto(f"{app_url}/live", wait_until="domcontentloaded")
+        webrtc = page.frame_locator('iframe[title*="webrtc_streamer"]')
+        webrtc.get_by_role("button", name="Start").click(timeout=90_000)
+        webrtc.get_by_text("Camera access was denied").wait_for(timeout=30_000)
+        assert page.get_by_text("Camera not working?").count() >= 1

@@ -1,0 +1,55 @@
+"""CPU latency of every shipped emotion model as the app runs it; prints one JSON object.
+
+    python benchmarks/emotion_latency.py [--repeats 50]
+
+Median and p95 wall-clock ms per face at batch 1 and batch 8, after warm-up, through
+`EmotionModel.predict` (the app's runtime: Keras model called via tf.function).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+import core  # noqa: F401
+from core.emotion import EmotionModel, available_models
+
+
+def measure(model: EmotionModel, batch: int, repeats: int) -> dict:
+    faces = np.random.default_rng(0).integers(0, 256, (batch, 48, 48), dtype=np.uint8)
+    for _ in range(5):
+        model.predict(faces)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.predict(faces)
+        times.append((time.perf_counter() - start) * 1000 / batch)
+    return {"median": round(float(np.median(times)), 3),
+            "p95": round(float(np.percentile(times, 95)), 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args()
+    result = {"cpu_count": os.cpu_count(), "runtime": "keras+tf.function", "models": {}}
+    for path in available_models():
+        model = EmotionModel.load(path)
+        result["models"][model.name] = {
+            "parameters": model.parameters,
+            "ms_per_face_batch1": measure(model, 1, args.repeats),
+            "ms_per_face_batch8": measure(model, 8, args.repeats),
+        }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
