@@ -43,7 +43,6 @@ BAND_COLOR = "rgba(153, 153, 51, 0.3)"
 # Features in 0..1 share one axis; the rest have units.
 FEATURE_UNITS: dict[str, str] = {"loudness": "dB", "tempo": "BPM"}
 # Fixed ranges mapped onto 0..1 for the radar (as core.recommend.FEATURE_RANGES).
-RADAR_RANGES: dict[str, tuple[float, float]] = {"tempo": (60.0, 180.0), "loudness": (-30.0, 0.0)}
 TABLE_COLUMNS: tuple[str, ...] = (
     "title", "artist", "album", "year", "genre", "mood", "popularity", "track_id",
 )  # fmt: skip
@@ -647,12 +646,10 @@ def _top_loadings(loadings: pd.DataFrame, component: str, k: int = 2) -> str:
 
 
 def scale_for_radar(values: np.ndarray, features: Sequence[str]) -> np.ndarray:
-    """Features mapped onto 0..1 (tempo 60..180 BPM, loudness -30..0 dB; others as they are)."""
-    scaled = np.array(values, dtype=float, copy=True)
-    for i, feature in enumerate(features):
-        low, high = RADAR_RANGES.get(feature, (0.0, 1.0))
-        scaled[:, i] = (scaled[:, i] - low) / (high - low)
-    return np.clip(scaled, 0.0, 1.0)
+    """Features mapped onto 0..1 the way the recommender scales them (core.recommend)."""
+    from core.recommend import scale_features
+
+    return scale_features(values, features)
 
 
 def group_profiles(df: pd.DataFrame, features: Sequence[str], grouping: Grouping) -> pd.DataFrame:

@@ -311,6 +311,35 @@ def render_songs(
             st.markdown(f"- **{rec.title}** — {rec.artist} · {rec.reason}")
 
 
+def deferred_csv(frame: pd.DataFrame, index: bool = False):
+    """A download callback: the CSV is built only when the button is clicked."""
+    return lambda: frame.to_csv(index=index).encode("utf-8")
+
+
+def chart_with_data(
+    fig,
+    data: pd.DataFrame,
+    name: str,
+    key_prefix: str,
+    caption: str | None = None,
+    index: bool = False,
+) -> None:
+    """A plotly chart (PNG from its toolbar), an optional caption, and its data as CSV."""
+    from core.explorer import figure_config
+
+    st.plotly_chart(fig, key=f"{key_prefix}_{name}", config=figure_config(f"moodlens-{name}"))
+    if caption:
+        st.caption(caption)
+    st.download_button(
+        "⬇️ Data behind this chart (CSV)",
+        deferred_csv(data, index=index),
+        file_name=f"moodlens-{name}.csv",
+        mime="text/csv",
+        key=f"{key_prefix}_dl_{name}",
+        on_click="ignore",
+    )
+
+
 def probabilities_table(probabilities: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"emotion": EMOTIONS, "probability": np.round(probabilities, 3)})
 

@@ -6,7 +6,6 @@ figures are built in core.comparison. Presenter mode shows one large chart per s
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from core.faces import ImageError, decode_image
 from core.labels import EMOTIONS
 from core.paths import fer2013_npz
 from core.settings import models_dir
-from pages.common import cached_model, cached_photo_detector
+from pages.common import cached_model, cached_photo_detector, chart_with_data, deferred_csv
 
 PERCENT_COLUMNS = ("accuracy", "macro_f1", *[f"f1_{e}" for e in EMOTIONS])
 RESULT_KEY = "cmp_same_face_result"
@@ -31,21 +30,9 @@ SLIDE_KEY = "cmp_slide"
 # --------------------------------------------------------------------------- helpers
 
 
-def _deferred_csv(frame: pd.DataFrame, index: bool = False) -> Callable[[], bytes]:
-    return lambda: frame.to_csv(index=index).encode("utf-8")
-
-
 def show_chart(fig: go.Figure, data: pd.DataFrame, name: str, index: bool = False) -> None:
-    """A chart (PNG from plotly's toolbar) and the data behind it as CSV."""
-    st.plotly_chart(fig, key=f"cmp_{name}", config=figure_config(f"moodlens-{name}"))
-    st.download_button(
-        "⬇️ Data behind this chart (CSV)",
-        _deferred_csv(data, index=index),
-        file_name=f"moodlens-{name}.csv",
-        mime="text/csv",
-        key=f"cmp_dl_{name}",
-        on_click="ignore",
-    )
+    """A chart and its data as CSV (see pages.common.chart_with_data)."""
+    chart_with_data(fig, data, name, "cmp", index=index)
 
 
 def _column_config() -> dict[str, object]:
@@ -81,7 +68,7 @@ def overview_tab(cards: cmp.CardSet, split: str) -> None:
     )  # fmt: skip
     st.download_button(
         "⬇️ Model table (CSV)",
-        _deferred_csv(table),
+        deferred_csv(table),
         file_name=f"moodlens-models-{split}.csv",
         mime="text/csv",
         key="cmp_dl_table",
@@ -267,7 +254,7 @@ def presenter_view(cards: cmp.CardSet, split: str) -> None:
     )
     st.download_button(
         "⬇️ Data behind this chart (CSV)",
-        _deferred_csv(slide.data),
+        deferred_csv(slide.data),
         file_name=f"moodlens-{slide.key}.csv",
         mime="text/csv",
         key=f"cmp_dl_slide_{slide.key}",

@@ -15,7 +15,7 @@ import streamlit as st
 
 from core import explorer as ex
 from core.catalog import CORE_FEATURES, feature_columns
-from pages.common import active_catalog, active_recommender
+from pages.common import active_catalog, active_recommender, chart_with_data, deferred_csv
 
 # --------------------------------------------------------------------------- cached work
 # Keys are the catalog fingerprint plus the filter selection; frames and groupings are passed
@@ -90,26 +90,11 @@ def _profile_chart(key: str, _df: pd.DataFrame, _grouping: ex.Grouping) -> Chart
 # --------------------------------------------------------------------------- helpers
 
 
-def _deferred_csv(frame: pd.DataFrame, index: bool = False) -> Callable[[], bytes]:
-    """CSV bytes made only when the user clicks download (no cost on each rerun)."""
-    return lambda: frame.to_csv(index=index).encode("utf-8")
-
-
 def show_chart(
     fig: go.Figure, data: pd.DataFrame, name: str, caption: str | None = None, index: bool = False
 ) -> None:
-    """A chart (PNG from plotly's toolbar), an optional caption, and its data as CSV."""
-    st.plotly_chart(fig, key=f"mx_{name}", config=ex.figure_config(f"moodlens-{name}"))
-    if caption:
-        st.caption(caption)
-    st.download_button(
-        "⬇️ Data behind this chart (CSV)",
-        _deferred_csv(data, index=index),
-        file_name=f"moodlens-{name}.csv",
-        mime="text/csv",
-        key=f"mx_dl_{name}",
-        on_click="ignore",
-    )
+    """A chart, an optional caption and its data as CSV (see pages.common.chart_with_data)."""
+    chart_with_data(fig, data, name, "mx", caption=caption, index=index)
 
 
 def filter_widgets(options: ex.FilterOptions, fingerprint: str) -> ex.Filters:
@@ -284,7 +269,7 @@ def tracks_section(rows: pd.DataFrame) -> None:
     st.dataframe(shown, hide_index=True, key="mx_table")
     st.download_button(
         f"⬇️ Download the {len(found):,} tracks (CSV)",
-        _deferred_csv(found),
+        deferred_csv(found),
         file_name="moodlens-tracks.csv",
         mime="text/csv",
         key="mx_dl_tracks",
