@@ -286,7 +286,9 @@ def make_frame_callback(analyzer: LiveAnalyzer) -> Callable:
         image = frame.to_ndarray(format="bgr24")
         annotated = analyzer.process(image)
         out = av.VideoFrame.from_ndarray(annotated, format="bgr24")
-        out.pts, out.time_base = frame.pts, frame.time_base
+        out.pts = frame.pts
+        if frame.time_base is not None:
+            out.time_base = frame.time_base
         return out
 
     return callback

@@ -21,7 +21,7 @@ import core  # noqa: F401  (loads pylibsrtp before TensorFlow; see core/__init__
 from core.catalog import CatalogError, has_audio_features, load_catalog
 from core.emotion import EmotionModel, ModelLoadError, available_models
 from core.faces import FaceDetector
-from core.feedback import FeedbackStore
+from core.feedback import FeedbackStore, default_db_path
 from core.labels import EMOTIONS
 from core.paths import STARTER_CATALOG
 from core.recommend import STRATEGIES, Recommendation, Recommender, dominant_emotion
@@ -185,8 +185,13 @@ def active_recommender(catalog: pd.DataFrame) -> Recommender:
 
 
 @st.cache_resource
+def _feedback_store(path: str) -> FeedbackStore:
+    return FeedbackStore(path)
+
+
 def feedback_store() -> FeedbackStore:
-    return FeedbackStore()
+    """The local feedback database (MOODLENS_FEEDBACK_DB, else ~/.moodlens/...)."""
+    return _feedback_store(str(default_db_path()))
 
 
 def profile_name() -> str:

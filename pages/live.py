@@ -46,28 +46,35 @@ except SettingsError as error:
 
 video_col, panel_col = st.columns([3, 2], gap="large")
 with video_col:
-    context = webrtc_streamer(
-        key="moodlens-live",
-        mode=WebRtcMode.SENDRECV,
-        frontend_rtc_configuration={"iceServers": servers},
-        server_rtc_configuration={"iceServers": servers},
-        media_stream_constraints={
-            "video": {"width": {"ideal": 640}, "height": {"ideal": 480}},
-            "audio": False,
-        },
-        video_frame_callback=make_frame_callback(analyzer),
-        on_video_ended=analyzer.reset,
-        async_processing=True,
-        translations={
-            "start": "Start",
-            "stop": "Stop",
-            "device_access_denied": "Camera access was denied. Allow the camera for this site "
-            "(camera icon in the address bar), then reload the page.",
-            "device_not_available": "No camera found. Connect one, or use the Photo page.",
-            "media_api_not_available": "This browser cannot use the camera here: open the app "
-            "on localhost or over HTTPS.",
-        },
-    )
+    try:
+        context = webrtc_streamer(
+            key="moodlens-live",
+            mode=WebRtcMode.SENDRECV,
+            frontend_rtc_configuration={"iceServers": servers},
+            server_rtc_configuration={"iceServers": servers},
+            media_stream_constraints={
+                "video": {"width": {"ideal": 640}, "height": {"ideal": 480}},
+                "audio": False,
+            },
+            video_frame_callback=make_frame_callback(analyzer),
+            on_video_ended=analyzer.reset,
+            async_processing=True,
+            translations={
+                "start": "Start",
+                "stop": "Stop",
+                "device_access_denied": "Camera access was denied. Allow the camera for this site "
+                "(camera icon in the address bar), then reload the page.",
+                "device_not_available": "No camera found. Connect one, or use the Photo page.",
+                "media_api_not_available": "This browser cannot use the camera here: open the app "
+                "on localhost or over HTTPS.",
+            },
+        )
+    except Exception as error:  # the WebRTC component could not start in this server
+        st.error(
+            f"The live video could not start here ({error}). Use the Photo page, or "
+            "run the app with `make run` on this machine."
+        )
+        st.stop()
     st.caption(
         ":material/lock: Frames are analysed in memory on this machine; nothing is recorded."
     )

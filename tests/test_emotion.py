@@ -67,14 +67,14 @@ def test_batch_and_single_predictions_agree(shipped_model, public_test):
 
 
 def test_missing_and_corrupt_model_files_say_what_to_do(tmp_path):
+    with pytest.raises(ModelLoadError, match="No emotion model"):
+        default_model_path(tmp_path)
     with pytest.raises(ModelLoadError, match="not found"):
         EmotionModel.load(tmp_path / "nope.npz")
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not a model")
     with pytest.raises(ModelLoadError, match="Could not read"):
         EmotionModel.load(broken)
-    with pytest.raises(ModelLoadError, match="No emotion model"):
-        default_model_path(tmp_path)
 
 
 def test_smoother_blends_and_forgets():

@@ -7,7 +7,7 @@ import threading
 import av
 import numpy as np
 
-from core.faces import FaceBox
+from core.faces import FaceBox, FaceDetector
 from core.live import FaceTracker, LiveAnalyzer, analyze_still, make_frame_callback
 from core.scenes import layout, scene
 
@@ -106,5 +106,6 @@ def test_webrtc_callback_roundtrip(public_test, shipped_model, detector, detecta
 def test_analyze_still_numbers_faces(public_test, shipped_model, detector, detectable):
     x, _ = public_test
     ids = _face_ids(detectable, 3)
-    faces = analyze_still(scene([x[j] for j in ids], layout(3, 180)), shipped_model, detector)
+    photo_detector = FaceDetector.for_photos()
+    faces = analyze_still(scene([x[j] for j in ids], layout(3, 180)), shipped_model, photo_detector)
     assert [f.face_id for f in faces] == [1, 2, 3]
