@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from core.faces import FaceBox
+from core.labels import EMOTIONS
 from core.scenes import layout, scene, write_y4m
 from tests.browser import chromium, require_browser, serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-HAPPY = 3
+HAPPY, SAD = 3, 4
 
 
 @pytest.fixture(scope="module")
@@ -79,22 +80,33 @@ def test_photo_upload_in_the_browser(app_url, public_test, detectable, tmp_path)
         assert np.isclose(page.get_by_text("Why:").count(), 5)
 
 
-def _clear_faces(shipped_model, public_test, detectable, cls, count=2):
-    """Detectable faces of a class that the shipped model reads as that class."""
-    x, _ = public_test
-    picks = [i for i in detectable[cls] if shipped_model.predict(x[i]).argmax() == cls]
-    if len(picks) < count:
-        pytest.skip(f"the shipped model reads too few detectable faces of class {cls}")
-    return [x[i] for i in picks[:count]]
+def _scene_reading_as(shipped_model, public_test, cls):
+    """The one-face scene the live pipeline itself (detector + crop + model) reads most
+    confidently as `cls`."""
+    from core.faces import FaceDetector
+    from core.live import analyze_still
 
-
-def test_expression_change_moves_emotion_and_songs(app_url, public_test, detectable,
-                                                   shipped_model, tmp_path):
-    """A face that turns from happy to sad: the label and the songs follow it."""
-    happy = _clear_faces(shipped_model, public_test, detectable, HAPPY)
-    sad = _clear_faces(shipped_model, public_test, detectable, 4)
+    x, y = public_test
     box = layout(1, 220)[0]
-    frames = [scene([happy[0]], [box], seed=2)] * 75 + [scene([sad[0]], [box], seed=2)] * 75
+    detector = FaceDetector()
+    best, best_confidence = None, 0.0
+    for i in np.flatnonzero(y == cls)[:150]:
+        frame = scene([x[i]], [box], seed=2)
+        faces = analyze_still(frame, shipped_model, detector)
+        reads = len(faces) == 1 and faces[0].label == EMOTIONS[cls]
+        if reads and faces[0].confidence > best_confidence:
+            best, best_confidence = frame, faces[0].confidence
+    if best is not None:
+        return best  # the clearest one, so the live label holds steady
+    pytest.skip(f"no detectable {EMOTIONS[cls]} face that the shipped model reads clearly")
+
+
+def test_expression_change_moves_emotion_and_songs(app_url, public_test, shipped_model,
+                                                   tmp_path):
+    """A face that turns from happy to sad: the label and the songs follow it."""
+    happy = _scene_reading_as(shipped_model, public_test, HAPPY)
+    sad = _scene_reading_as(shipped_model, public_test, SAD)
+    frames = [happy] * 75 + [sad] * 75
     video = write_y4m(frames, tmp_path / "happy_then_sad.y4m", fps=15)
     with chromium(video) as page:
         page.goto(f"{app_url}/live", wait_until="domcontentloaded")
@@ -111,5 +123,6 @@ def test_camera_denied_is_explained(app_url):
         page.goto(f"{app_url}/live", wait_until="domcontentloaded")
         webrtc = page.frame_locator('iframe[title*="webrtc_streamer"]')
         webrtc.get_by_role("button", name="Start").click(timeout=90_000)
-        webrtc.get_by_text("Camera access was denied").wait_for(timeout=30_000)
-        assert page.get_by_text("Camera not working?").count() >= 1
+        webrtc.get_by_text("Permission denied").wait_for(timeout=30_000)
+        # The page's own help is open and says how to allow the camera.
+        page.get_by_text("If you blocked the camera").wait_for(timeout=10_000)
