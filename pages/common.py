@@ -22,9 +22,8 @@ from core.catalog import CatalogError, has_audio_features, load_catalog
 from core.emotion import EmotionModel, ModelLoadError, available_models
 from core.faces import FaceDetector
 from core.feedback import FeedbackStore, default_db_path
-from core.labels import EMOTIONS
 from core.paths import STARTER_CATALOG
-from core.recommend import STRATEGIES, Recommendation, Recommender, dominant_emotion
+from core.recommend import STRATEGIES, Recommendation, Recommender
 from core.settings import models_dir
 
 
@@ -343,12 +342,3 @@ def chart_with_data(
         key=f"{key_prefix}_dl_{name}",
         on_click="ignore",
     )
-
-
-def probabilities_table(probabilities: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"emotion": EMOTIONS, "probability": np.round(probabilities, 3)})
-
-
-def describe(probabilities: np.ndarray) -> str:
-    emotion = dominant_emotion(probabilities)
-    return f"{emotion} ({float(np.max(probabilities)):.0%})"
