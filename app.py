@@ -3,6 +3,9 @@
 import streamlit as st
 
 import core  # noqa: F401  (must load before TensorFlow: see core/__init__.py)
+from pages.common import keep_models_warm_between_runs
+
+keep_models_warm_between_runs()
 
 st.set_page_config(page_title="moodlens", page_icon=":material/headphones:", layout="wide")
 

@@ -1,7 +1,7 @@
 """Benchmark the live page's exact frame callback on 640x480 video; prints one JSON object.
 
     python benchmarks/live_pipeline.py [--faces 1 3] [--frames 150] [--model models/cnn.npz]
-                                       [--video some.y4m]
+                                       [--video some.y4m] [--detect-every 1 4]
 
 Without --video, frames are generated from real FER2013 PublicTest faces (detectable ones)
 pasted onto varied backgrounds, drifting a few pixels per frame. Reports processed frames per
@@ -50,10 +50,12 @@ def read_y4m(path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
 
 
-def run(frames: list[np.ndarray], model: EmotionModel, faces_present: int | None) -> dict:
+def run(
+    frames: list[np.ndarray], model: EmotionModel, faces_present: int | None, detect_every: int
+) -> dict:
     import av
 
-    analyzer = LiveAnalyzer(model, FaceDetector())
+    analyzer = LiveAnalyzer(model, FaceDetector(), detect_every=detect_every)
     callback = make_frame_callback(analyzer)
     packets = [av.VideoFrame.from_ndarray(f, format="bgr24") for f in frames]
     callback(packets[0])  # warm-up
@@ -75,6 +77,7 @@ def run(frames: list[np.ndarray], model: EmotionModel, faces_present: int | None
                 "p95": round(float(np.percentile(values, 95)), 2)}
 
     return {
+        "detect_every": detect_every,
         "frames": len(frames),
         "processed_fps": round(len(frames) / elapsed, 1),
         "ms_per_frame": pct(totals),
@@ -92,15 +95,24 @@ def main() -> None:
     parser.add_argument("--faces", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--video", type=Path)
+    parser.add_argument(
+        "--detect-every",
+        type=int,
+        nargs="+",
+        default=[LiveAnalyzer.detect_every, 1],
+        help="full-frame face search every N frames (first = the page's setting)",
+    )
     args = parser.parse_args()
     model = EmotionModel.load(args.model or default_model_path())
     result: dict = {"model": model.name, "frame_size": "640x480"}
-    if args.video:
-        result["video"] = run(read_y4m(args.video), model, None)
-    else:
+    for every in args.detect_every:
+        suffix = "" if every == args.detect_every[0] else f"_detect_every_{every}"
+        if args.video:
+            result["video" + suffix] = run(read_y4m(args.video), model, None, every)
+            continue
         for count in args.faces:
-            result[f"faces_{count}"] = run(generated_frames(count, count, args.frames), model,
-                                           count)
+            frames = generated_frames(count, count, args.frames)
+            result[f"faces_{count}{suffix}"] = run(frames, model, count, every)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(result))
 

@@ -56,7 +56,8 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
 
 def is_blank(gray: np.ndarray, threshold: float = 12.0) -> bool:
     """True for a black or flat frame (covered lens, camera still starting)."""
-    return float(gray.mean()) < threshold or float(gray.std()) < 4.0
+    sample = gray[::4, ::4]  # 1/16 of the pixels tells as much, 16x faster
+    return float(sample.mean()) < threshold or float(sample.std()) < 4.0
 
 
 class FaceDetector:
@@ -121,6 +122,49 @@ class FaceDetector:
             for (x, y, w, h) in (found if len(found) else [])
         ]
         return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+    def detect_near(
+        self, frame: np.ndarray, box: FaceBox, margin: float = 0.35, search_width: int = 72
+    ) -> FaceBox | None:
+        """The face closest to `box` within a window around it, or None (lost).
+
+        Searches only a region `margin` larger than the box on each side, scaled so the face is
+        about `search_width` pixels wide, at sizes 0.7-1.4x the box: about a millisecond, where a
+        full-frame search costs 10-30. Used to follow known faces between full detections.
+        """
+        gray = to_gray(frame)
+        height, width = gray.shape
+        dx, dy = round(box.w * margin), round(box.h * margin)
+        x1, y1 = max(0, box.x - dx), max(0, box.y - dy)
+        x2, y2 = min(width, box.x + box.w + dx), min(height, box.y + box.h + dy)
+        if x2 - x1 < 24 or y2 - y1 < 24:
+            return None
+        scale = min(1.0, search_width / max(box.w, 1))
+        roi = gray[y1:y2, x1:x2]
+        if scale < 1.0:
+            roi = cv2.resize(
+                roi,
+                (max(24, round(roi.shape[1] * scale)), max(24, round(roi.shape[0] * scale))),
+                interpolation=cv2.INTER_AREA,
+            )
+        roi = cv2.equalizeHist(roi)
+        low = max(24, round(box.w * scale * 0.7))
+        high = max(low + 1, min(round(box.w * scale * 1.4), *roi.shape[:2]))
+        found = self._cascade.detectMultiScale(
+            roi,
+            scaleFactor=1.1,
+            minNeighbors=max(2, self.min_neighbors - 2),
+            minSize=(low, low),
+            maxSize=(high, high),
+        )
+        candidates = [
+            FaceBox(
+                x1 + round(x / scale), y1 + round(y / scale), round(w / scale), round(h / scale)
+            )
+            for (x, y, w, h) in (found if len(found) else [])
+        ]
+        best = max(candidates, key=box.iou, default=None)
+        return best if best is not None and best.iou(box) > 0.2 else None
 
 
 def crop_face(gray: np.ndarray, box: FaceBox, pad: float = 0.08) -> np.ndarray:

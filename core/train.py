@@ -53,6 +53,7 @@ class TrainConfig:
     erase_probability: float = 0.5
     limit: int | None = None
     dropout: float = 0.4
+    export: bool = True
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -309,7 +310,7 @@ def train(
     state["finished"] = state["epoch"] >= config.epochs or stopped_by_budget
     state["stopped_by_budget"] = stopped_by_budget
     _atomic_write_json(state_path, state)
-    if state["finished"]:
+    if state["finished"] and config.export:
         export(run_dir, model, spec, config)
     return run_dir
 
@@ -375,6 +376,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
     p.add_argument("--erase-probability", type=float, default=0.5)
     p.add_argument("--dropout", type=float, default=0.4)
     p.add_argument("--limit", type=int, help="train on this many faces only (smoke tests)")
+    p.add_argument(
+        "--no-export", action="store_true", help="keep the run only (pilots): no model, no card"
+    )
     args = p.parse_args(argv)
     if args.resume:
         if not (args.resume / "state.json").exists():
@@ -408,6 +412,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
         erase_probability=args.erase_probability,
         dropout=args.dropout,
         limit=args.limit,
+        export=not args.no_export,
     )
     return config, None, {}
 

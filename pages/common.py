@@ -27,6 +27,24 @@ from core.recommend import STRATEGIES, Recommendation, Recommender
 from core.settings import models_dir
 
 
+def keep_models_warm_between_runs() -> None:
+    """Stop Streamlit from calling `keras.backend.clear_session()` after every script run.
+
+    Streamlit does that (plus a full `gc.collect`) whenever Keras is imported, meaning 5 times a
+    second on the live page's fragments: each call empties TensorFlow's kernel cache and holds
+    the GIL for ~100 ms, starving the WebRTC threads (measured: 1-3 analysed frames/s instead of
+    the camera's 15). Our models are built once per process and shared (`st.cache_resource`),
+    so there is no per-run Keras state to clean. Safe to call on every run.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    script_runner._clean_problem_modules = _no_cleanup
+
+
+def _no_cleanup() -> None:
+    """Replacement for Streamlit's per-run Keras/matplotlib cleanup (we use neither per run)."""
+
+
 def _leave_legacy_pages_mode() -> None:
     """Run deep links through app.py's navigation.
 

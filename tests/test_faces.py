@@ -82,3 +82,18 @@ def test_fit_width_keeps_aspect():
     assert fit_width(wide, 1280).shape == (320, 1280, 3)
     small = np.zeros((10, 20, 3), np.uint8)
     assert fit_width(small) is small
+
+
+def test_detect_near_follows_a_moved_face_and_reports_a_lost_one(public_test, detector, detectable):
+    x, _ = public_test
+    face = x[detectable[3][0]]
+    box = layout(1, 200)[0]
+    start = detector.detect(scene([face], [box], seed=1))[0]
+    moved = FaceBox(box.x + 18, box.y - 12, box.w, box.h)
+    followed = detector.detect_near(scene([face], [moved], seed=1), start)
+    assert followed is not None and followed.iou(moved) > 0.5
+    assert followed.x > start.x and followed.y < start.y  # it went where the face went
+    empty_room = scene([], [], seed=1)
+    assert detector.detect_near(empty_room, start) is None
+    edge = FaceBox(-40, box.y, box.w, box.h)  # half out of the frame: no crash
+    detector.detect_near(scene([face], [edge], seed=1), FaceBox(0, box.y, 160, box.h))

@@ -109,3 +109,35 @@ def test_analyze_still_numbers_faces(public_test, shipped_model, detector, detec
     photo_detector = FaceDetector.for_photos()
     faces = analyze_still(scene([x[j] for j in ids], layout(3, 180)), shipped_model, photo_detector)
     assert [f.face_id for f in faces] == [1, 2, 3]
+
+
+class CountingDetector(FaceDetector):
+    """The real detector, counting full-frame searches."""
+
+    full_searches = 0
+
+    def detect(self, frame):
+        self.full_searches += 1
+        return super().detect(frame)
+
+
+def test_full_search_every_n_frames_follows_faces_between(public_test, shipped_model, detectable):
+    x, _ = public_test
+    ids = _face_ids(detectable, 2)
+    boxes = layout(2, 180)
+    detector = CountingDetector()
+    analyzer = LiveAnalyzer(shipped_model, detector, detect_every=4)
+    seen_ids = set()
+    for step in range(12):
+        moved = [FaceBox(b.x + 2 * step, b.y + step, b.w, b.h) for b in boxes]
+        analyzer.process(scene([x[i] for i in ids], moved, seed=3))
+        faces = analyzer.snapshot().faces
+        assert len(faces) == 2, f"frame {step}: {analyzer.snapshot().status}"
+        seen_ids |= {f.face_id for f in faces}
+    assert seen_ids == {1, 2}  # followed, never re-numbered
+    assert detector.full_searches == 3  # frames 0, 4, 8
+    # A face that walks in is picked up by the next full search, at most N frames later.
+    three = layout(3, 160)
+    for _ in range(4):
+        analyzer.process(scene([x[i] for i in _face_ids(detectable, 3)], three, seed=3))
+    assert len(analyzer.snapshot().faces) == 3
