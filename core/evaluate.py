@@ -101,6 +101,10 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, tta_flip: bool = False) -> dic
     return classification_metrics(y, probabilities)
 
 
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
     """Evaluate an exported model on every split and write `<model>.json` beside it."""
     from core.emotion import EmotionModel
@@ -161,6 +165,7 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
         "metrics": metrics,
         "export": {"format": "npz, float16 weights, rebuilt in float32", **export_cost},
         "history": history,
+        "pilot": _read_json(run_dir / "pilot.json"),
         "parameters": model.parameters,
         "file_size_bytes": model_path.stat().st_size,
         "latency": measure_latency(model),

@@ -51,7 +51,9 @@ def test_live_page_shows_emotion_and_songs(app_url, happy_video, tmp_path):
         fps = float(re.search(r"(\d+) frames/s analysed", caption).group(1))
         page.screenshot(path=str(tmp_path / "live.png"))
         print(json.dumps({"browser_live_fps": fps, "label": label}))
-        assert fps > 0
+        # The camera sends 15 frames/s; a page that starves the video threads (as Streamlit's
+        # per-run Keras cleanup did) analyses 1-3.
+        assert fps >= 5
         webrtc.get_by_role("button", name="Stop").click()
         page.get_by_text(re.compile(r"Press \*?\*?Start")).first.wait_for(timeout=30_000)
 
@@ -74,9 +76,17 @@ def test_photo_upload_in_the_browser(app_url, public_test, detectable, tmp_path)
         expect(page.get_by_text("Why:")).to_have_count(5, timeout=60_000)
 
 
+def _compressed(frame, quality=25):
+    """The frame after lossy compression, as a video codec at a low bitrate would leave it."""
+    import cv2
+
+    _ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+
+
 def _scene_reading_as(shipped_model, public_test, cls):
     """The one-face scene the live pipeline itself (detector + crop + model) reads most
-    confidently as `cls`."""
+    confidently as `cls`, both as sent and after lossy compression (WebRTC's VP8 blurs it)."""
     from core.faces import FaceDetector
     from core.live import analyze_still
 
@@ -86,10 +96,12 @@ def _scene_reading_as(shipped_model, public_test, cls):
     best, best_confidence = None, 0.0
     for i in np.flatnonzero(y == cls)[:150]:
         frame = scene([x[i]], [box], seed=2)
-        faces = analyze_still(frame, shipped_model, detector)
-        reads = len(faces) == 1 and faces[0].label == EMOTIONS[cls]
-        if reads and faces[0].confidence > best_confidence:
-            best, best_confidence = frame, faces[0].confidence
+        readings = [analyze_still(f, shipped_model, detector) for f in (frame, _compressed(frame))]
+        if not all(len(faces) == 1 and faces[0].label == EMOTIONS[cls] for faces in readings):
+            continue
+        confidence = min(faces[0].confidence for faces in readings)
+        if confidence > best_confidence:
+            best, best_confidence = frame, confidence
     if best is not None:
         return best  # the clearest one, so the live label holds steady
     pytest.skip(f"no detectable {EMOTIONS[cls]} face that the shipped model reads clearly")
@@ -123,3 +135,34 @@ def test_camera_denied_is_explained(app_url):
         webrtc.get_by_text("Permission denied").wait_for(timeout=30_000)
         # The page's own help is open and says how to allow the camera.
         page.get_by_text("If you blocked the camera").wait_for(timeout=10_000)
+
+
+def _start(page, app_url):
+    page.goto(f"{app_url}/live", wait_until="domcontentloaded")
+    webrtc = page.frame_locator('iframe[title*="webrtc_streamer"]')
+    webrtc.get_by_role("button", name="Start").click(timeout=90_000)
+    page.get_by_text(re.compile(r"Detected: \w+")).first.wait_for(timeout=150_000)
+    return webrtc
+
+
+def _analysed_fps(page) -> float:
+    caption = page.get_by_text(re.compile(r"frames/s analysed")).first.inner_text()
+    return float(re.search(r"(\d+) frames/s analysed", caption).group(1))
+
+
+def test_two_tabs_stream_at_once_and_a_stopped_stream_restarts(app_url, happy_video):
+    """Two browser tabs are two sessions with their own streams; stopping one leaves the other
+    running, and the stopped one starts again."""
+    with chromium(happy_video) as first:
+        second = first.context.new_page()
+        first_webrtc = _start(first, app_url)
+        _start(second, app_url)
+        first_webrtc.get_by_role("button", name="Stop").click()
+        first.get_by_text(re.compile(r"Press \*?\*?Start")).first.wait_for(timeout=30_000)
+        second.wait_for_timeout(3000)
+        assert _analysed_fps(second) > 0  # the other tab kept going
+        expect(second.get_by_text(re.compile(r"Detected: \w+")).first).to_be_visible()
+        first_webrtc.get_by_role("button", name="Start").click(timeout=30_000)
+        first.get_by_text(re.compile(r"Detected: \w+")).first.wait_for(timeout=90_000)
+        first.wait_for_timeout(3000)
+        assert _analysed_fps(first) > 0
