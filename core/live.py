@@ -133,7 +133,7 @@ class LiveAnalyzer:
 
     A full-frame face search runs every `detect_every` frames (and whenever no face is being
     followed); in between, each known face is re-found in a small window around where it was
-    (`FaceDetector.detect_near`), which is ~10x cheaper. Every followed face is classified on
+    (`FaceDetector.detect_near`), which is ~5-10x cheaper. Every followed face is classified on
     every frame, all faces in one batch.
     """
 
@@ -211,8 +211,10 @@ class LiveAnalyzer:
         self._since_full_search += 1
         boxes: list[FaceBox] = []
         for box in known:
-            found = self.detector.detect_near(gray, box)
-            if found is not None and all(found.iou(b) < 0.5 for b in boxes):
+            # A face the local search misses (motion blur, a turned head) coasts on its last
+            # box until the next full search, at most `detect_every - 1` frames away.
+            found = self.detector.detect_near(gray, box) or box
+            if all(found.iou(b) < 0.5 for b in boxes):
                 boxes.append(found)  # two tracks that collapsed onto one face count once
         return sorted(boxes, key=lambda b: b.area, reverse=True)
 
