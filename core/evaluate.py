@@ -101,6 +101,15 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, tta_flip: bool = False) -> dic
     return classification_metrics(y, probabilities)
 
 
+def _training_status(state: dict) -> str:
+    done, planned = state["epoch"], state["config"]["epochs"]
+    if not state.get("finished"):
+        return f"interim: best of {done} of {planned} epochs so far; the run continues"
+    if state.get("stopped_by_budget"):
+        return f"stopped by its CPU budget after {done} of {planned} epochs"
+    return "finished"
+
+
 def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -159,6 +168,7 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
         "epochs_trained": state["epoch"],
         "best_epoch": state["best_epoch"],
         "stopped_by_budget": state.get("stopped_by_budget", False),
+        "training_status": _training_status(state),
         "cpu_hours": state["cpu_seconds"] / 3600,
         "wall_hours": state["wall_seconds"] / 3600,
         "train_img_per_s": float(np.median([h["img_per_s"] for h in history])) if history else None,

@@ -2,6 +2,7 @@
 
     python -m core.train --model cnn --data ../shared/data/fer2013/fer2013.npz --out models/
     python -m core.train --resume runs/<name>
+    python -m core.train --export-interim runs/<name>   # ship the best so far, run continues
 
 A stratified validation split carved from Training (fixed seed) picks the checkpoint and drives
 the schedule; FER2013 PublicTest is touched only by the final report (core.evaluate). Every epoch
@@ -339,6 +340,32 @@ def export(run_dir: Path, trained, spec, config: TrainConfig) -> Path:
     return model_path
 
 
+def export_interim(run_dir: Path) -> Path:
+    """Export the best checkpoint of an unfinished (possibly still running) run, with its card.
+
+    The card says it is interim; the run itself is left untouched and can go on or resume.
+    """
+    import shutil
+    import tempfile
+
+    from core.architectures import ArchSpec, build_model
+
+    state = json.loads((run_dir / "state.json").read_text())
+    config = TrainConfig(**state["config"])
+    spec = ArchSpec(config.model, config.image_size, config.channels, config.dropout)
+    with tempfile.TemporaryDirectory() as tmp:
+        # Copy first: a running trainer may rewrite best.weights.h5 at the end of an epoch.
+        snapshot = Path(tmp)
+        shutil.copy(run_dir / "best.weights.h5", snapshot / "best.weights.h5")
+        (snapshot / "state.json").write_text(json.dumps(state))
+        if (run_dir / "pilot.json").exists():
+            shutil.copy(run_dir / "pilot.json", snapshot / "pilot.json")
+        set_precision(config.precision)
+        model = build_model(spec)
+        _log(f"exporting the best of {state['epoch']} epochs (epoch {state['best_epoch']})")
+        return export(snapshot, model, spec, config)
+
+
 def _atomic_write_json(path: Path, payload: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=1))
@@ -361,6 +388,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--weights", help="local initial weights file (e.g. ImageNet; 3 channels)")
     p.add_argument("--resume", type=Path, help="continue runs/<name> exactly where it stopped")
+    p.add_argument(
+        "--export-interim",
+        type=Path,
+        metavar="RUN",
+        help="export the best checkpoint of an unfinished run (it may keep running)",
+    )
     p.add_argument("--budget-hours", type=float, help="stop cleanly after this many CPU-hours")
     p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -380,6 +413,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
         "--no-export", action="store_true", help="keep the run only (pilots): no model, no card"
     )
     args = p.parse_args(argv)
+    if args.export_interim:
+        if not (args.export_interim / "best.weights.h5").exists():
+            p.error(f"{args.export_interim} has no best checkpoint yet")
+        return None, args.export_interim, {"export_interim": True}
     if args.resume:
         if not (args.resume / "state.json").exists():
             p.error(f"{args.resume} has no state.json: nothing to resume")
@@ -419,7 +456,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
 
 def main(argv: list[str] | None = None) -> None:
     config, resume, overrides = parse_args(argv)
-    train(config, resume, overrides)
+    if overrides.pop("export_interim", False):
+        export_interim(resume)
+    else:
+        train(config, resume, overrides)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -48,6 +49,18 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
     first = json.loads((runs_dir / "interrupted" / "state.json").read_text())
     assert first["epoch"] == 1 and first["stopped_by_budget"] is True
     assert (runs_dir / "interrupted" / "last.keras").exists()
+    # A run still in progress can ship its best checkpoint so far, labelled interim.
+    running = runs_dir / "running"
+    shutil.copytree(runs_dir / "interrupted", running)
+    state = json.loads((running / "state.json").read_text())
+    (running / "state.json").write_text(json.dumps({**state, "finished": False}))
+    train_module.main(["--export-interim", str(running)])
+    interim = json.loads((out / "interrupted.json").read_text())
+    assert interim["training_status"].startswith("interim: best of 1 of 2 epochs")
+    assert EmotionModel.load(out / "interrupted.npz").predict(fer.get("test")[0][:2]).shape == (
+        2,
+        7,
+    )
     train_module.main(["--resume", str(runs_dir / "interrupted"), "--budget-hours", "100"])
     resumed = json.loads((runs_dir / "interrupted" / "state.json").read_text())
     assert resumed["epoch"] == 2 and len(resumed["history"]) == 2
@@ -59,6 +72,7 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
 
     card = json.loads((out / "straight.json").read_text())
     assert card["epochs_trained"] == 2 and card["cpu_hours"] > 0
+    assert card["training_status"] == "finished"
     assert card["metrics"]["test"]["n"] == 3589
     assert card["metrics"]["test_unseen"]["n"] == 3589 - 280
     assert card["data"]["splits"]["test"].startswith("FER2013 PublicTest")
