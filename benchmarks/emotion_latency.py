@@ -32,8 +32,10 @@ def measure(model: EmotionModel, batch: int, repeats: int) -> dict:
         start = time.perf_counter()
         model.predict(faces)
         times.append((time.perf_counter() - start) * 1000 / batch)
-    return {"median": round(float(np.median(times)), 3),
-            "p95": round(float(np.percentile(times, 95)), 3)}
+    return {
+        "median": round(float(np.median(times)), 3),
+        "p95": round(float(np.percentile(times, 95)), 3),
+    }
 
 
 def main() -> None:

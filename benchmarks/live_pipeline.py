@@ -73,8 +73,10 @@ def run(
     elapsed = time.perf_counter() - start
 
     def pct(values: list[float]) -> dict:
-        return {"p50": round(float(np.percentile(values, 50)), 2),
-                "p95": round(float(np.percentile(values, 95)), 2)}
+        return {
+            "p50": round(float(np.percentile(values, 50)), 2),
+            "p95": round(float(np.percentile(values, 95)), 2),
+        }
 
     return {
         "detect_every": detect_every,

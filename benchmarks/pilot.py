@@ -102,8 +102,11 @@ def main() -> None:
     p.add_argument("--one", nargs=2, metavar=("SIZE", "PRECISION"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        print(json.dumps(measure_speed(args.model, args.data, int(args.one[0]), args.one[1],
-                                       args.steps)))
+        print(
+            json.dumps(
+                measure_speed(args.model, args.data, int(args.one[0]), args.one[1], args.steps)
+            )
+        )
         return
     rows = []
     for precision in args.precisions:

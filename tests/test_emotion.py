@@ -39,8 +39,15 @@ def test_shipped_model_reads_publictest_as_its_card_says(shipped_model, public_t
 
 # Recall floors per class on PublicTest: below what the shipped model reaches, above what a model
 # fed the wrong preprocessing or the wrong label order gets (mostly ~0 on the swapped classes).
-RECALL_FLOORS = {"angry": 0.2, "disgust": 0.2, "fear": 0.05, "happy": 0.6, "sad": 0.15,
-                 "surprise": 0.55, "neutral": 0.4}
+RECALL_FLOORS = {
+    "angry": 0.2,
+    "disgust": 0.2,
+    "fear": 0.05,
+    "happy": 0.6,
+    "sad": 0.15,
+    "surprise": 0.55,
+    "neutral": 0.4,
+}
 
 
 def test_every_class_is_recognised(shipped_model, public_test):
