@@ -3,7 +3,8 @@
     python benchmarks/emotion_latency.py [--repeats 50]
 
 Median and p95 wall-clock ms per face at batch 1 and batch 8, after warm-up, through
-`EmotionModel.predict` (the app's runtime: Keras model called via tf.function).
+`EmotionModel.predict` in the runtime the app uses (ONNX Runtime when it reproduces Keras,
+see core.onnx_runtime), and through the Keras graph for comparison.
 """
 
 from __future__ import annotations
@@ -42,13 +43,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
-    result = {"cpu_count": os.cpu_count(), "runtime": "keras+tf.function", "models": {}}
+    result = {"cpu_count": os.cpu_count(), "models": {}}
     for path in available_models():
         model = EmotionModel.load(path)
+        keras_model = EmotionModel.load(path)
+        keras_model.runtime = "keras"
+        app = {"batch1": measure(model, 1, args.repeats), "batch8": measure(model, 8, args.repeats)}
         result["models"][model.name] = {
             "parameters": model.parameters,
-            "ms_per_face_batch1": measure(model, 1, args.repeats),
-            "ms_per_face_batch8": measure(model, 8, args.repeats),
+            "runtime": model.runtime,
+            "ms_per_face_batch1": app["batch1"],
+            "ms_per_face_batch8": app["batch8"],
+            "keras_ms_per_face_batch1": measure(keras_model, 1, args.repeats),
+            "keras_ms_per_face_batch8": measure(keras_model, 8, args.repeats),
         }
     print(json.dumps(result))
 

@@ -8,6 +8,8 @@ peer's mini-Xception) load too. Every model answers in FER2013's order (core.lab
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ import numpy as np
 from core.labels import EMOTIONS, NUM_EMOTIONS
 from core.paths import MODELS_DIR
 
+log = logging.getLogger(__name__)
 FACE_SIZE = 48
 # Shipped models, most preferred first: the app loads the first that exists.
 DEFAULT_MODEL_ORDER = ("resnet50v2", "cnn_plus", "cnn")
@@ -60,6 +63,7 @@ class EmotionModel:
     input_size: int = FACE_SIZE
     input_scale: str = "0-255"  # or "-1-1" (mini-Xception style)
     path: Path | None = None
+    runtime: str = "auto"  # "auto": ONNX Runtime when it reproduces Keras, else "keras"
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _fn: object = field(default=None, repr=False)
 
@@ -133,18 +137,41 @@ class EmotionModel:
         return np.concatenate(chunks) if chunks else np.zeros((0, NUM_EMOTIONS), np.float32)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        if self._fn is None:
-            import tensorflow as tf
-
-            model = self.keras_model
-            self._fn = tf.function(
-                lambda batch: model(batch, training=False),
-                input_signature=[tf.TensorSpec((None, *x.shape[1:]), tf.float32)],
-                reduce_retracing=True,
-            )
         # One inference at a time per model: the live callback and the page share it.
         with self._lock:
+            if self._fn is None:
+                self._fn = self._make_runner(x.shape[1:])
             return np.asarray(self._fn(x), dtype=np.float32)
+
+    def _make_runner(self, face_shape: tuple[int, ...]):
+        """ONNX Runtime (3-5x faster per face on a CPU) when it reproduces the Keras outputs
+        within 1e-3 on a probe batch; the Keras graph otherwise, or when asked for."""
+        import tensorflow as tf
+
+        model = self.keras_model
+        keras_fn = tf.function(
+            lambda batch: model(batch, training=False),
+            input_signature=[tf.TensorSpec((None, *face_shape), tf.float32)],
+            reduce_retracing=True,
+        )
+        wanted = os.environ.get("MOODLENS_RUNTIME", self.runtime)
+        if wanted in ("auto", "onnxruntime"):
+            try:
+                from core.onnx_runtime import OnnxRunner, UnsupportedLayer
+
+                runner = OnnxRunner(model)
+                probe = np.random.default_rng(0).uniform(0, 255, (4, *face_shape))
+                probe = probe.astype(np.float32)
+                if np.abs(runner(probe) - keras_fn(probe).numpy()).max() <= 1e-3:
+                    self.runtime = "onnxruntime"
+                    return runner
+                log.warning("%s: ONNX Runtime disagrees with Keras; using Keras", self.name)
+            except (ImportError, UnsupportedLayer) as error:
+                log.info("%s: ONNX Runtime not used (%s)", self.name, error)
+            except Exception as error:  # an optimisation must never cost the user the model
+                log.warning("%s: ONNX Runtime failed (%s); using Keras", self.name, error)
+        self.runtime = "keras"
+        return keras_fn
 
     @property
     def parameters(self) -> int:

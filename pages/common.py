@@ -123,10 +123,13 @@ def model_choice() -> EmotionModel | None:
         help="Shipped models, best first. See Model Comparison.",
     )
     try:
-        return cached_model(str(folder / f"{chosen}.npz"))
+        model = cached_model(str(folder / f"{chosen}.npz"))
     except ModelLoadError as error:
         st.error(f"{error}")
         return None
+    runtime = "ONNX Runtime" if model.runtime == "onnxruntime" else "TensorFlow"
+    st.sidebar.caption(f"{model.name}: {model.parameters:,} parameters, runs on {runtime}.")
+    return model
 
 
 # ----------------------------------------------------------------------------- catalog
