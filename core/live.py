@@ -194,7 +194,10 @@ class LiveAnalyzer:
             self._tracker.update([])
         self._smoother.step()
         if not results:
-            status = "No face found: look at the camera, with your face lit and uncovered."
+            status = (
+                "No face found: look at the camera, face lit and uncovered, close enough "
+                "to fill about a fifth of the picture."
+            )
         elif len(results) == 1:
             status = "1 face"
         else:

@@ -2,7 +2,7 @@
 
     python -m core.train --model cnn --data ../shared/data/fer2013/fer2013.npz --out models/
     python -m core.train --resume runs/<name>
-    python -m core.train --export-interim runs/<name>   # ship the best so far, run continues
+    python -m core.train --export-interim runs/<name> [--out DIR]  # best so far; run goes on
 
 A stratified validation split carved from Training (fixed seed) picks the checkpoint and drives
 the schedule; FER2013 PublicTest is touched only by the final report (core.evaluate). Every epoch
@@ -340,7 +340,7 @@ def export(run_dir: Path, trained, spec, config: TrainConfig) -> Path:
     return model_path
 
 
-def export_interim(run_dir: Path) -> Path:
+def export_interim(run_dir: Path, out: str | None = None) -> Path:
     """Export the best checkpoint of an unfinished (possibly still running) run, with its card.
 
     The card says it is interim; the run itself is left untouched and can go on or resume.
@@ -351,7 +351,7 @@ def export_interim(run_dir: Path) -> Path:
     from core.architectures import ArchSpec, build_model
 
     state = json.loads((run_dir / "state.json").read_text())
-    config = TrainConfig(**state["config"])
+    config = TrainConfig(**{**state["config"], **({"out": out} if out else {})})
     spec = ArchSpec(config.model, config.image_size, config.channels, config.dropout)
     with tempfile.TemporaryDirectory() as tmp:
         # Copy first: a running trainer may rewrite best.weights.h5 at the end of an epoch.
@@ -416,7 +416,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
     if args.export_interim:
         if not (args.export_interim / "best.weights.h5").exists():
             p.error(f"{args.export_interim} has no best checkpoint yet")
-        return None, args.export_interim, {"export_interim": True}
+        return None, args.export_interim, {"export_interim": True, "out": args.out}
     if args.resume:
         if not (args.resume / "state.json").exists():
             p.error(f"{args.resume} has no state.json: nothing to resume")
@@ -457,7 +457,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
 def main(argv: list[str] | None = None) -> None:
     config, resume, overrides = parse_args(argv)
     if overrides.pop("export_interim", False):
-        export_interim(resume)
+        export_interim(resume, overrides.get("out"))
     else:
         train(config, resume, overrides)
 

@@ -54,7 +54,7 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
     shutil.copytree(runs_dir / "interrupted", running)
     state = json.loads((running / "state.json").read_text())
     (running / "state.json").write_text(json.dumps({**state, "finished": False}))
-    train_module.main(["--export-interim", str(running)])
+    train_module.main(["--export-interim", str(running), "--out", str(out)])
     interim = json.loads((out / "interrupted.json").read_text())
     assert interim["training_status"].startswith("interim: best of 1 of 2 epochs")
     assert EmotionModel.load(out / "interrupted.npz").predict(fer.get("test")[0][:2]).shape == (
