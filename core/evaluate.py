@@ -110,6 +110,14 @@ def _training_status(state: dict) -> str:
     return "finished"
 
 
+def _shown(path: Path) -> str:
+    """A path as a command line in the repo would write it (relative when inside)."""
+    from core.paths import REPO_ROOT
+
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -179,10 +187,13 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
         "parameters": model.parameters,
         "file_size_bytes": model_path.stat().st_size,
         "latency": measure_latency(model),
+        "runtime": model.runtime,
         "reproduce": {
             "train": _train_command(config),
-            "evaluate": f"python -m core.evaluate --model {model_path} --data {data} "
+            "evaluate": f"python -m core.evaluate --model {_shown(model_path)} --data {data} "
             "--split test --json --tta flip",
+            "card": f"python -m core.evaluate --model {_shown(model_path)} --data {data} "
+            f"--card {_shown(run_dir)}",
         },
     }
     card_path = model_path.with_suffix(".json")
@@ -232,7 +243,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=1234, help="validation carving seed")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--card",
+        type=Path,
+        metavar="RUN",
+        help="(re)write the model's card from its training run directory and every split",
+    )
     args = parser.parse_args(argv)
+    if args.card:
+        print(write_card(args.model, args.card, args.data))
+        return
 
     from core.emotion import EmotionModel
 
