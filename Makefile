@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test lint format chromium bench clean
+.PHONY: run test lint format chromium bench clean train-resnet
+FER ?= ../shared/data/fer2013/fer2013.npz
+RESNET_RUN := runs/resnet50v2
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +48,21 @@ bench: $(VENV)/.deps
 	$(BIN)/python benchmarks/live_pipeline.py
 	$(BIN)/python benchmarks/emotion_latency.py
 	$(BIN)/python benchmarks/pages.py
+
+# The shipped ResNet50V2: starts the run, or resumes it exactly where it stopped, in the
+# background (log: runs/resnet50v2/log.txt). Ships the model and its card when it finishes.
+train-resnet: $(VENV)/.deps
+	@mkdir -p $(RESNET_RUN)
+	@if pgrep -f "core.train.*resnet50v2" >/dev/null; then echo "already training"; \
+	elif [ -f $(RESNET_RUN)/state.json ]; then \
+	  nohup $(BIN)/python -m core.train --resume $(RESNET_RUN) >> $(RESNET_RUN)/log.txt 2>&1 & \
+	  echo "resumed $(RESNET_RUN)"; \
+	else \
+	  nohup $(BIN)/python -m core.train --model resnet50v2 --data $(FER) --name resnet50v2 \
+	    --epochs 32 --image-size 64 --precision fp32 --optimizer sgd --lr 0.02 \
+	    --weight-decay 5e-4 --warmup-epochs 1 >> $(RESNET_RUN)/log.txt 2>&1 & \
+	  echo "started $(RESNET_RUN)"; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
