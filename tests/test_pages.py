@@ -108,3 +108,18 @@ def test_history_page_lists_votes(tmp_path):
     app = open_page("pages/history.py")
     assert "Moods over time" in [s.value for s in app.subheader]
     assert app.dataframe and "Pharrell Williams" in app.dataframe[0].value.to_string()
+
+
+def test_reruns_leave_the_loaded_model_warm(monkeypatch):
+    """Streamlit clears Keras' session after every script run when Keras is imported; on the
+    live page (fragments rerun 5x/s) that starved the video threads. The app turns it off."""
+    import keras
+
+    calls = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: calls.append(1))
+    app = open_page("pages/photo.py")
+    assert "model_name" in app.session_state  # a model was loaded, so Keras is imported
+    calls.clear()  # (a new process's very first run may still clean up once)
+    app.run()
+    app.run()
+    assert calls == []
