@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test lint format chromium bench clean train-resnet
+.PHONY: run test lint format chromium bench clean train-resnet comparison
 FER ?= ../shared/data/fer2013/fer2013.npz
 RESNET_RUN := runs/resnet50v2
 
@@ -63,6 +63,17 @@ train-resnet: $(VENV)/.deps
 	    --weight-decay 5e-4 --warmup-epochs 1 >> $(RESNET_RUN)/log.txt 2>&1 & \
 	  echo "started $(RESNET_RUN)"; \
 	fi
+
+# The equal-budget comparison set (#8): each backbone gets at most 1.5 CPU-hours, with its
+# epochs chosen from `benchmarks/pilot.py` speeds so the cosine schedule completes in budget
+# (ResNet50V2 64 px 0.31 CPU-h/epoch, VGG16 48 px 0.45, EfficientNetB0 48 px 0.11).
+COMPARE = --data $(FER) --precision fp32 --optimizer sgd --lr 0.02 --weight-decay 5e-4 \
+	--warmup-epochs 0.5 --budget-hours 1.5
+comparison: $(VENV)/.deps
+	$(BIN)/python -m core.train --model resnet50v2 --name resnet50v2_1p5h --image-size 64 \
+	  --epochs 4 $(COMPARE)
+	$(BIN)/python -m core.train --model vgg16 --name vgg16 --epochs 3 $(COMPARE)
+	$(BIN)/python -m core.train --model efficientnetb0 --name efficientnetb0 --epochs 12 $(COMPARE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -77,8 +77,9 @@ def _backbone(x, spec: ArchSpec):
     elif spec.model == "vgg19":
         net = applications.VGG19(**common)
     elif spec.model == "efficientnetb0":
-        # Its built-in preprocessing expects 0..255; we feed 0..1, so turn it off.
-        net = applications.EfficientNetB0(include_preprocessing=False, **common)
+        # Keras' EfficientNetB0 always rescales 0..255 input itself: hand it that range.
+        x = layers.Rescaling(255.0, name="to_0_255")(x)
+        net = applications.EfficientNetB0(**common)
     else:
         raise ValueError(f"unknown backbone {spec.model!r}")
     x = net(x)
