@@ -1,6 +1,10 @@
 """CPU latency of every shipped emotion model as the app runs it; prints one JSON object.
 
     python benchmarks/emotion_latency.py [--repeats 50]
+    python benchmarks/emotion_latency.py --architecture resnet50v2 --image-size 64
+
+`--architecture` times an untrained build of an architecture (speed does not depend on the
+weights), for models still in training.
 
 Median and p95 wall-clock ms per face at batch 1 and batch 8, after warm-up, through
 `EmotionModel.predict` in the runtime the app uses (ONNX Runtime when it reproduces Keras,
@@ -42,11 +46,19 @@ def measure(model: EmotionModel, batch: int, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--architecture", help="time an untrained build instead")
+    parser.add_argument("--image-size", type=int, default=48)
     args = parser.parse_args()
     result = {"cpu_count": os.cpu_count(), "models": {}}
-    for path in available_models():
-        model = EmotionModel.load(path)
-        keras_model = EmotionModel.load(path)
+    if args.architecture:
+        from core.architectures import ArchSpec, build_model
+
+        spec = ArchSpec(args.architecture, args.image_size, 1, 0.4)
+        name = f"{args.architecture}_{args.image_size}px_untrained"
+        pairs = [(EmotionModel(build_model(spec), name), EmotionModel(build_model(spec), name))]
+    else:
+        pairs = [(EmotionModel.load(p), EmotionModel.load(p)) for p in available_models()]
+    for model, keras_model in pairs:
         keras_model.runtime = "keras"
         app = {"batch1": measure(model, 1, args.repeats), "batch8": measure(model, 8, args.repeats)}
         result["models"][model.name] = {
