@@ -68,11 +68,16 @@ class LiveSnapshot:
 
 
 class FaceTracker:
-    """Greedy IoU matching of this frame's boxes to last frame's, giving stable ids."""
+    """Greedy IoU matching of this frame's boxes to last frame's, giving stable ids.
 
-    def __init__(self, min_iou: float = 0.3, max_missed: int = 15) -> None:
+    Each track keeps a smoothed box (`box_of`): an exponential moving average of its detections
+    with weight `box_alpha` on the newest, so drawn boxes do not jitter with the detector.
+    """
+
+    def __init__(self, min_iou: float = 0.3, max_missed: int = 15, box_alpha: float = 0.5) -> None:
         self.min_iou = min_iou
         self.max_missed = max_missed
+        self.box_alpha = box_alpha
         self._tracks: dict[int, tuple[FaceBox, int]] = {}
         self._next_id = 1
 
@@ -98,7 +103,9 @@ class FaceTracker:
             if ids[i] is None:
                 ids[i] = self._next_id
                 self._next_id += 1
-            self._tracks[ids[i]] = (box, 0)
+            previous = self._tracks.get(ids[i])
+            smoothed = box if previous is None else _blend(previous[0], box, self.box_alpha)
+            self._tracks[ids[i]] = (smoothed, 0)
         for track_id in list(self._tracks):
             if track_id not in ids:
                 box, missed = self._tracks[track_id]
@@ -108,6 +115,10 @@ class FaceTracker:
                     self._tracks[track_id] = (box, missed + 1)
         return [int(i) for i in ids]
 
+    def box_of(self, track_id: int) -> FaceBox:
+        """The track's smoothed box."""
+        return self._tracks[track_id][0]
+
     def recent_boxes(self, max_missed: int = 1) -> list[FaceBox]:
         """Boxes of tracks seen within the last `max_missed` frames, largest first."""
         boxes = [box for box, missed in self._tracks.values() if missed <= max_missed]
@@ -115,6 +126,14 @@ class FaceTracker:
 
     def reset(self) -> None:
         self._tracks.clear()
+
+
+def _blend(old: FaceBox, new: FaceBox, alpha: float) -> FaceBox:
+    """`alpha` of the new box plus the rest of the old one, coordinate by coordinate."""
+    mix = [round(alpha * n + (1 - alpha) * o) for o, n in zip(
+        (old.x, old.y, old.w, old.h), (new.x, new.y, new.w, new.h), strict=True
+    )]  # fmt: skip
+    return FaceBox(*mix)
 
 
 @dataclass
@@ -187,9 +206,9 @@ class LiveAnalyzer:
             probabilities = self.model.predict(crops)
             times.infer = (time.perf_counter() - t0) * 1000
             ids = self._tracker.update(boxes)
-            for face_id, box, probs in zip(ids, boxes, probabilities, strict=True):
+            for face_id, probs in zip(ids, probabilities, strict=True):
                 smoothed = self._smoother.update(face_id, probs)
-                results.append(FaceResult(face_id, box, smoothed))
+                results.append(FaceResult(face_id, self._tracker.box_of(face_id), smoothed))
         else:
             self._tracker.update([])
         self._smoother.step()

@@ -27,6 +27,24 @@ def test_tracker_keeps_ids_for_moving_faces_and_expires_lost_ones():
     assert tracker.update([a])[0] not in first  # expired, so a new id
 
 
+def test_tracked_boxes_hold_still_while_detections_jitter():
+    tracker = FaceTracker()
+    jittery = [
+        FaceBox(100 + (8 if i % 2 else 0), 50, 120 - (6 if i % 2 else 0), 120) for i in range(10)
+    ]
+    drawn = []
+    for box in jittery:
+        (track_id,) = tracker.update([box])
+        drawn.append(tracker.box_of(track_id))
+    assert {b.x for b in jittery[4:]} == {100, 108}
+    assert max(b.x for b in drawn[4:]) - min(b.x for b in drawn[4:]) <= 4  # half the jitter
+    assert all(100 < b.x < 108 for b in drawn[4:])  # settled between the two readings
+    # A face that really moves is followed within a few frames.
+    for _ in range(5):
+        (track_id,) = tracker.update([FaceBox(150, 50, 120, 120)])
+    assert tracker.box_of(track_id).x >= 145
+
+
 def test_analyzer_tracks_smooths_and_reports(public_test, shipped_model, detector, detectable):
     x, _ = public_test
     i = _face_ids(detectable, 1)[0]
