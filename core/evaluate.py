@@ -124,7 +124,7 @@ def _read_json(path: Path) -> dict | None:
 
 def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
     """Evaluate an exported model on every split and write `<model>.json` beside it."""
-    from core.emotion import EmotionModel
+    from core.emotion import EmotionModel, npz_weight_format
     from core.fer_data import load_fer, unseen_mask
 
     state = json.loads((run_dir / "state.json").read_text())
@@ -181,7 +181,10 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
         "wall_hours": state["wall_seconds"] / 3600,
         "train_img_per_s": float(np.median([h["img_per_s"] for h in history])) if history else None,
         "metrics": metrics,
-        "export": {"format": "npz, float16 weights, rebuilt in float32", **export_cost},
+        "export": {
+            "format": f"npz, {npz_weight_format(model_path)} weights, rebuilt in float32",
+            **export_cost,
+        },
         "history": history,
         "pilot": _read_json(run_dir / "pilot.json"),
         "parameters": model.parameters,

@@ -55,6 +55,7 @@ class TrainConfig:
     limit: int | None = None
     dropout: float = 0.4
     export: bool = True
+    export_format: str = "float16"
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -329,7 +330,9 @@ def export(run_dir: Path, trained, spec, config: TrainConfig) -> Path:
     inference.set_weights([np.asarray(w, dtype=np.float32) for w in trained.get_weights()])
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    model_path = save_npz_model(inference, spec.to_dict(), out / f"{config.name}.npz")
+    model_path = save_npz_model(
+        inference, spec.to_dict(), out / f"{config.name}.npz", config.export_format
+    )
     # The float32 model too (in the run, not shipped) so the card can price the float16 export.
     inference.save(run_dir / "best_fp32.keras")
     _log(f"exported {model_path} ({model_path.stat().st_size / 1e6:.1f} MB)")
@@ -340,7 +343,7 @@ def export(run_dir: Path, trained, spec, config: TrainConfig) -> Path:
     return model_path
 
 
-def export_interim(run_dir: Path, out: str | None = None) -> Path:
+def export_interim(run_dir: Path, out: str | None = None, export_format: str | None = None) -> Path:
     """Export the best checkpoint of an unfinished (possibly still running) run, with its card.
 
     The card says it is interim; the run itself is left untouched and can go on or resume.
@@ -351,7 +354,8 @@ def export_interim(run_dir: Path, out: str | None = None) -> Path:
     from core.architectures import ArchSpec, build_model
 
     state = json.loads((run_dir / "state.json").read_text())
-    config = TrainConfig(**{**state["config"], **({"out": out} if out else {})})
+    changes = {"out": out, "export_format": export_format}
+    config = TrainConfig(**{**state["config"], **{k: v for k, v in changes.items() if v}})
     spec = ArchSpec(config.model, config.image_size, config.channels, config.dropout)
     with tempfile.TemporaryDirectory() as tmp:
         # Copy first: a running trainer may rewrite best.weights.h5 at the end of an epoch.
@@ -410,19 +414,26 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
     p.add_argument("--dropout", type=float, default=0.4)
     p.add_argument("--limit", type=int, help="train on this many faces only (smoke tests)")
     p.add_argument(
+        "--export-format",
+        choices=("float16", "int8"),
+        help="shipped weights: float16 (default), or int8 per channel (half the size; the "
+        "card prices it)",
+    )
+    p.add_argument(
         "--no-export", action="store_true", help="keep the run only (pilots): no model, no card"
     )
     args = p.parse_args(argv)
     if args.export_interim:
         if not (args.export_interim / "best.weights.h5").exists():
             p.error(f"{args.export_interim} has no best checkpoint yet")
-        return None, args.export_interim, {"export_interim": True, "out": args.out}
+        overrides = {"export_interim": True, "out": args.out, "format": args.export_format}
+        return None, args.export_interim, overrides
     if args.resume:
         if not (args.resume / "state.json").exists():
             p.error(f"{args.resume} has no state.json: nothing to resume")
         overrides = {
             k: getattr(args, k)
-            for k in ("epochs", "budget_hours", "out")
+            for k in ("epochs", "budget_hours", "out", "export_format")
             if getattr(args, k) is not None
         }
         return None, args.resume, overrides
@@ -450,6 +461,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
         dropout=args.dropout,
         limit=args.limit,
         export=not args.no_export,
+        export_format=args.export_format or "float16",
     )
     return config, None, {}
 
@@ -457,7 +469,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
 def main(argv: list[str] | None = None) -> None:
     config, resume, overrides = parse_args(argv)
     if overrides.pop("export_interim", False):
-        export_interim(resume, overrides.get("out"))
+        export_interim(resume, overrides.get("out"), overrides.get("format"))
     else:
         train(config, resume, overrides)
 

@@ -97,3 +97,20 @@ def test_smoother_blends_and_forgets():
     assert np.allclose(smoother.update(1, b), b)  # face 1 was forgotten
     with pytest.raises(ValueError):
         EmotionSmoother(alpha=0)
+
+
+def test_int8_export_halves_the_file_and_keeps_the_answers(shipped_model, public_test, tmp_path):
+    from core.emotion import npz_weight_format, save_npz_model
+
+    x, y = public_test
+    spec = json.loads(str(np.load(shipped_model.path)["arch"]))
+    small = save_npz_model(shipped_model.keras_model, spec, tmp_path / "small.npz", "int8")
+    assert npz_weight_format(small) == "int8"
+    assert npz_weight_format(shipped_model.path) == "float16"
+    assert small.stat().st_size < 0.6 * shipped_model.path.stat().st_size
+    faces = x[:400]
+    reference = shipped_model.predict(faces)
+    quantized = EmotionModel.load(small).predict(faces)
+    assert (quantized.argmax(1) == reference.argmax(1)).mean() > 0.95
+    accuracy = lambda p: (p.argmax(1) == y[:400]).mean()  # noqa: E731
+    assert abs(accuracy(quantized) - accuracy(reference)) < 0.02
