@@ -153,7 +153,7 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
             fp32 = EmotionModel.load(fp32_path)
             export_cost = {
                 "test_accuracy_fp32": evaluate(fp32, x_test, y_test)["accuracy"],
-                "test_accuracy_shipped_fp16": metrics["test"]["accuracy"],
+                "test_accuracy_shipped": metrics["test"]["accuracy"],
             }
         else:
             export_cost = {}
