@@ -333,7 +333,7 @@ def export(run_dir: Path, trained, spec, config: TrainConfig) -> Path:
     model_path = save_npz_model(
         inference, spec.to_dict(), out / f"{config.name}.npz", config.export_format
     )
-    # The float32 model too (in the run, not shipped) so the card can price the float16 export.
+    # The float32 model too (in the run, not shipped) so the card can price the export.
     inference.save(run_dir / "best_fp32.keras")
     _log(f"exported {model_path} ({model_path.stat().st_size / 1e6:.1f} MB)")
     from core.evaluate import write_card
@@ -367,7 +367,13 @@ def export_interim(run_dir: Path, out: str | None = None, export_format: str | N
         set_precision(config.precision)
         model = build_model(spec)
         _log(f"exporting the best of {state['epoch']} epochs (epoch {state['best_epoch']})")
-        return export(snapshot, model, spec, config)
+        model_path = export(snapshot, model, spec, config)
+    # The card was written from the snapshot; point its reproduce line at the real run.
+    card_path = model_path.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card["reproduce"]["card"] = f"python -m core.train --export-interim {run_dir}"
+    card_path.write_text(json.dumps(card, indent=1))
+    return model_path
 
 
 def _atomic_write_json(path: Path, payload: dict) -> None:

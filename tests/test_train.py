@@ -57,6 +57,7 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
     train_module.main(["--export-interim", str(running), "--out", str(out)])
     interim = json.loads((out / "interrupted.json").read_text())
     assert interim["training_status"].startswith("interim: best of 1 of 2 epochs")
+    assert interim["reproduce"]["card"].endswith(f"--export-interim {running}")
     assert EmotionModel.load(out / "interrupted.npz").predict(fer.get("test")[0][:2]).shape == (
         2,
         7,
