@@ -53,7 +53,7 @@ bench: $(VENV)/.deps
 # background (log: runs/resnet50v2/log.txt). Ships the model and its card when it finishes.
 train-resnet: $(VENV)/.deps
 	@mkdir -p $(RESNET_RUN)
-	@if pgrep -f "core.train.*resnet50v2" >/dev/null; then echo "already training"; \
+	@if pgrep -f "^[^ ]*python[^ ]* -m core[.]train.*resnet50v2" >/dev/null; then echo "already training"; \
 	elif [ -f $(RESNET_RUN)/state.json ]; then \
 	  nohup $(BIN)/python -m core.train --resume $(RESNET_RUN) >> $(RESNET_RUN)/log.txt 2>&1 & \
 	  echo "resumed $(RESNET_RUN)"; \

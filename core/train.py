@@ -9,6 +9,11 @@ the schedule; FER2013 PublicTest is touched only by the final report (core.evalu
 writes runs/<name>/last.keras (model + optimizer state) and state.json (epoch, history, CPU
 time, config); randomness of epoch e is a function of (seed, e), so a resumed run continues
 exactly. `--budget-hours` stops cleanly at a CPU-time budget (process CPU time, all threads).
+
+Before each validation the batch-norm moving statistics are re-estimated on clean (unaugmented)
+Training faces: the statistics a training step leaves behind come from augmented batches under
+fast-moving weights, and with them ResNet50V2 validated at 16% where its recalibrated self
+scored 40% (epoch 5 of the shipped run).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class TrainConfig:
     dropout: float = 0.4
     export: bool = True
     export_format: str = "float16"
+    bn_recalibration_faces: int = 2048
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -126,6 +132,36 @@ def make_dataset(
             deterministic=True,
         )
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def recalibrate_batch_norm(model, faces: np.ndarray, batch_size: int) -> int:
+    """Set every BatchNormalization layer's moving mean/variance to the average over `faces`
+    (uint8, (n, h, w)) of its batch statistics, in training mode without touching weights.
+
+    Returns how many BN layers were reset; 0 (a no-op) for models without batch norm.
+    """
+    import keras
+
+    layers = [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    if not layers or len(faces) == 0:
+        return 0
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for step, start in enumerate(range(0, len(faces), batch_size)):
+            # new = momentum * old + (1 - momentum) * batch: with momentum step/(step+1)
+            # the moving value is the running mean over the batches seen so far.
+            for layer in layers:
+                layer.momentum = step / (step + 1)
+            batch = faces[start : start + batch_size][..., None].astype(np.float32)
+            model(batch, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+    return len(layers)
 
 
 def _learning_rate(config: TrainConfig, steps_per_epoch: int):
@@ -208,6 +244,7 @@ def train(
     state = json.loads(state_path.read_text()) if resume else {}
     if state:
         config = TrainConfig(**{**state["config"], **(overrides or {})})
+        state["config"] = asdict(config)  # fields added since the run began show their defaults
     set_precision(config.precision)
     splits = prepare_splits(config)
     x_train, y_train = splits["train"]
@@ -222,6 +259,9 @@ def train(
             f"batch size {config.batch_size} exceeds the {len(x_train)} training faces"
         )
     val_ds = make_dataset(x_val, y_val, config, epoch=None)
+    # A fixed random subset of clean Training faces (never validation) for BN re-estimation.
+    bn_pick = np.random.default_rng(config.seed).permutation(len(x_train))
+    bn_faces = x_train[np.sort(bn_pick[: config.bn_recalibration_faces])]
 
     if state:
         model = keras.models.load_model(run_dir / "last.keras")
@@ -268,7 +308,6 @@ def train(
         cpu0, wall0 = time.process_time(), time.perf_counter()
         result = model.fit(
             make_dataset(x_train, y_train, config, epoch, sample_weights),
-            validation_data=val_ds,
             initial_epoch=epoch,
             epochs=epoch + 1,
             verbose=0,
@@ -276,8 +315,12 @@ def train(
                 _Progress(max(1, steps_per_epoch // 4), epoch, config.epochs, config.batch_size)
             ],
         )
+        if config.bn_recalibration_faces:
+            recalibrate_batch_norm(model, bn_faces, config.batch_size)
+        val_loss, val_accuracy = model.evaluate(val_ds, verbose=0)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         logs = {k: float(v[-1]) for k, v in result.history.items()}
+        logs.update(val_loss=float(val_loss), val_accuracy=float(val_accuracy))
         lr = float(
             keras.ops.convert_to_numpy(
                 model.optimizer.learning_rate
@@ -287,6 +330,7 @@ def train(
         )
         record = {
             "epoch": epoch + 1,
+            "bn_recalibrated": bool(config.bn_recalibration_faces),
             **logs,
             "lr": lr,
             "cpu_seconds": cpu,
@@ -417,6 +461,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
         help="0 = no class weighting, 1 = full inverse frequency",
     )
     p.add_argument("--erase-probability", type=float, default=0.5)
+    p.add_argument(
+        "--bn-recalibration-faces",
+        type=int,
+        default=2048,
+        help="clean Training faces used to re-estimate batch-norm statistics before each "
+        "validation (0: keep the statistics training left)",
+    )
     p.add_argument("--dropout", type=float, default=0.4)
     p.add_argument("--limit", type=int, help="train on this many faces only (smoke tests)")
     p.add_argument(
@@ -464,6 +515,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
         label_smoothing=args.label_smoothing,
         class_weight_power=args.class_weight_power,
         erase_probability=args.erase_probability,
+        bn_recalibration_faces=args.bn_recalibration_faces,
         dropout=args.dropout,
         limit=args.limit,
         export=not args.no_export,

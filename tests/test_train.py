@@ -85,3 +85,37 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
 def test_resume_without_state_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         train_module.parse_args(["--resume", str(tmp_path)])
+
+
+def test_batch_norm_recalibration_sets_statistics_of_clean_faces_in_nested_models():
+    import keras
+
+    inner_in = keras.Input((6, 6, 1))
+    inner = keras.Model(inner_in, keras.layers.BatchNormalization(name="inner_bn")(inner_in))
+    outer_in = keras.Input((6, 6, 1))
+    x = keras.layers.BatchNormalization(name="outer_bn")(outer_in)
+    model = keras.Model(outer_in, inner(x))
+    bns = [model.get_layer("outer_bn"), inner.get_layer("inner_bn")]
+    for layer in bns:  # stale statistics, as left by augmented training batches
+        layer.moving_mean.assign([90.0])
+        layer.moving_variance.assign([1.0])
+    faces = np.random.default_rng(0).integers(100, 200, (256, 6, 6)).astype(np.uint8)
+
+    assert train_module.recalibrate_batch_norm(model, faces, batch_size=64) == 2
+
+    outer = bns[0]
+    batch_vars = [faces[i : i + 64].astype(np.float64).var() for i in range(0, 256, 64)]
+    np.testing.assert_allclose(outer.moving_mean.numpy(), [faces.mean()], rtol=1e-4)
+    np.testing.assert_allclose(outer.moving_variance.numpy(), [np.mean(batch_vars)], rtol=1e-3)
+    # The inner layer sees the outer layer's (training-mode) output: mean ~0, variance ~1.
+    np.testing.assert_allclose(bns[1].moving_mean.numpy(), [0.0], atol=1e-3)
+    np.testing.assert_allclose(bns[1].moving_variance.numpy(), [1.0], atol=2e-2)
+    assert all(layer.momentum == 0.99 for layer in bns)  # restored for further training
+
+
+def test_batch_norm_recalibration_is_a_no_op_without_batch_norm():
+    import keras
+
+    inputs = keras.Input((6, 6, 1))
+    model = keras.Model(inputs, keras.layers.Flatten()(inputs))
+    assert train_module.recalibrate_batch_norm(model, np.zeros((8, 6, 6), np.uint8), 4) == 0
