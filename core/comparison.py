@@ -230,12 +230,15 @@ def summary_table(cards: CardSet, split: str = "test") -> pd.DataFrame:
 
 
 def history_frame(cards: CardSet) -> pd.DataFrame:
-    """Training curves in long form: model, epoch, phase (train/validation), loss, accuracy."""
+    """Training curves in long form: model, epoch, cpu_hours (spent by the end of that epoch,
+    NaN when the card did not time its epochs), phase (train/validation), loss, accuracy."""
     rows = []
     for card in cards.cards:
+        cpu_seconds = 0.0
         for i, entry in enumerate(card.history):
             epoch = _number(entry.get("epoch"))
             epoch = float(i + 1) if np.isnan(epoch) else epoch
+            cpu_seconds += _number(entry.get("cpu_seconds"))
             for phase, prefix in (("train", ""), ("validation", "val_")):
                 loss = _number(entry.get(f"{prefix}loss"))
                 accuracy = _number(entry.get(f"{prefix}accuracy"))
@@ -245,12 +248,17 @@ def history_frame(cards: CardSet) -> pd.DataFrame:
                     {
                         "model": card.name,
                         "epoch": epoch,
+                        "cpu_hours": cpu_seconds / 3600.0,
                         "phase": phase,
                         "loss": loss,
                         "accuracy": accuracy,
                     }
                 )
-    return pd.DataFrame(rows, columns=["model", "epoch", "phase", "loss", "accuracy"])
+    columns = ["model", "epoch", "cpu_hours", "phase", "loss", "accuracy"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+TRAINING_X = {"epoch": "epoch", "cpu_hours": "CPU-hours spent"}
 
 
 def confusion_frame(card: ModelCard, split: str, normalise: bool = False) -> pd.DataFrame:
@@ -361,16 +369,19 @@ def speed_figure(table: pd.DataFrame, split: str) -> go.Figure:
     return _style(fig, f"Speed against accuracy ({split_label(split)})")
 
 
-def training_figure(history: pd.DataFrame, metric: str, colors: Mapping[str, str]) -> go.Figure:
-    """`metric` (loss or accuracy) against epoch: a colour per model, dashed train, solid val."""
+def training_figure(
+    history: pd.DataFrame, metric: str, colors: Mapping[str, str], x: str = "epoch"
+) -> go.Figure:
+    """`metric` (loss or accuracy) against `x` (epoch or cpu_hours): a colour per model,
+    dashed train, solid validation. Against CPU-hours, equal budgets line up side by side."""
     fig = go.Figure()
     for (model, phase), part in history.groupby(["model", "phase"], sort=False):
         values = part[metric].to_numpy(dtype=float)
-        if np.isnan(values).all():
+        if np.isnan(values).all() or np.isnan(part[x].to_numpy(dtype=float)).all():
             continue
         fig.add_trace(
             go.Scatter(
-                x=part["epoch"].to_numpy(),
+                x=part[x].to_numpy(),
                 y=values,
                 mode="lines+markers",
                 name=f"{model} · {phase}",
@@ -378,15 +389,16 @@ def training_figure(history: pd.DataFrame, metric: str, colors: Mapping[str, str
                 line={"color": colors.get(str(model), MODEL_COLORS[0]), "dash": PHASE_DASH[phase]},
                 marker={"size": 5},
                 hovertemplate=(
-                    f"{model} {phase}<br>epoch %{{x}}: {metric} %{{y:.4f}}<extra></extra>"
+                    f"{model} {phase}<br>{TRAINING_X[x]} %{{x:.3g}}: {metric} %{{y:.4f}}"
+                    "<extra></extra>"
                 ),
             )
         )
     yaxis: dict[str, Any] = {"title": metric}
     if metric == "accuracy":
         yaxis["tickformat"] = ".0%"
-    fig.update_layout(xaxis_title="epoch", yaxis=yaxis)
-    return _style(fig, f"Training {metric} by epoch (dashed: train, solid: validation)")
+    fig.update_layout(xaxis_title=TRAINING_X[x], yaxis=yaxis)
+    return _style(fig, f"Training {metric} by {TRAINING_X[x]} (dashed: train, solid: validation)")
 
 
 def confusion_figure(card: ModelCard, split: str, normalise: bool = False) -> go.Figure:

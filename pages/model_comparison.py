@@ -100,11 +100,21 @@ def training_tab(cards: cmp.CardSet) -> None:
         st.info("No card has a training history (per-epoch loss and accuracy).")
         return
     colors = cmp.model_colors(cards.names)
+    x = st.radio(
+        "Against",
+        list(cmp.TRAINING_X),
+        format_func=cmp.TRAINING_X.get,
+        horizontal=True,
+        key="training_x",
+        help="CPU-hours put every model on the same budget axis: what each buys per CPU-hour.",
+    )
     left, right = st.columns(2)
     with left:
-        show_chart(cmp.training_figure(history, "loss", colors), history, "training-loss")
+        show_chart(cmp.training_figure(history, "loss", colors, x), history, "training-loss")
     with right:
-        show_chart(cmp.training_figure(history, "accuracy", colors), history, "training-accuracy")
+        show_chart(
+            cmp.training_figure(history, "accuracy", colors, x), history, "training-accuracy"
+        )
     if missing:
         st.caption(f"No training history in the card of: {', '.join(missing)}.")
 

@@ -152,6 +152,9 @@ def test_history_frame_equals_the_cards(cards, real_cards) -> None:
         assert train["loss"].tolist() == [h["loss"] for h in card["history"]]
         assert val["accuracy"].tolist() == [h["val_accuracy"] for h in card["history"]]
         assert train["epoch"].tolist() == [h["epoch"] for h in card["history"]]
+        spent = np.cumsum([h["cpu_seconds"] for h in card["history"]]) / 3600
+        assert np.allclose(train["cpu_hours"], spent)
+        assert np.isclose(spent[-1], card["cpu_hours"], rtol=0.05)  # the card's total
 
 
 def test_per_class_frame(cards, real_cards) -> None:
@@ -198,6 +201,11 @@ def test_figures_carry_the_card_values(cards, real_cards) -> None:
         val = next(t for t in loss.data if t.name == f"{name} · validation")
         assert list(val.y) == [h["val_loss"] for h in card["history"]]
         assert val.line.color == colors[name] and val.line.dash == "solid"
+    by_cpu = cmp.training_figure(cmp.history_frame(cards), "accuracy", colors, x="cpu_hours")
+    assert by_cpu.layout.xaxis.title.text == "CPU-hours spent"
+    for name, card in real_cards.items():
+        val = next(t for t in by_cpu.data if t.name == f"{name} · validation")
+        assert np.allclose(val.x, np.cumsum([h["cpu_seconds"] for h in card["history"]]) / 3600)
 
 
 def test_slides_cover_every_chart_and_presenter_fonts(cards, real_cards) -> None:
