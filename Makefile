@@ -82,9 +82,9 @@ comparison: $(VENV)/.deps
 	  $(SGD) --lr 0.03 --warmup-epochs 0.5 $(COMPARE); \
 	$(BIN)/python -m core.train --model efficientnetb0 --name efficientnetb0 --epochs 4 \
 	  --precision fp32 $(SGD) --lr 0.02 --warmup-epochs 0.5 $(COMPARE); \
-	$(BIN)/python -m core.train --model resnet50v2 --name resnet50v2_0p5h --epochs 1 \
+	$(BIN)/python -m core.train --model resnet50v2 --name resnet50v2_0p5h --epochs 1 --export-format int8 \
 	  --precision fp32 $(SGD) --lr 0.02 --warmup-epochs 0.2 $(COMPARE); \
-	$(BIN)/python -m core.train --model vgg16 --name vgg16 --epochs 1 --precision fp32 \
+	$(BIN)/python -m core.train --model vgg16 --name vgg16 --epochs 1 --precision fp32 --export-format int8 \
 	  --optimizer adamw --lr 3e-4 --weight-decay 1e-4 --warmup-epochs 0.2 $(COMPARE)
 
 clean:

@@ -226,6 +226,14 @@ def _train_command(config: dict) -> str:
     ]
     if config.get("budget_hours"):
         flags.append(f"--budget-hours {config['budget_hours']}")
+    # Runs that predate batch-norm recalibration validated without it.
+    from core.train import TrainConfig
+
+    recalibration = config.get("bn_recalibration_faces", 0)
+    if recalibration != TrainConfig.bn_recalibration_faces:
+        flags.append(f"--bn-recalibration-faces {recalibration}")
+    if config.get("export_format", "float16") != "float16":
+        flags.append(f"--export-format {config['export_format']}")
     if config.get("limit"):
         flags.append(f"--limit {config['limit']}")
     return "python -m core.train " + " ".join(flags)

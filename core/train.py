@@ -415,7 +415,10 @@ def export_interim(run_dir: Path, out: str | None = None, export_format: str | N
     # The card was written from the snapshot; point its reproduce line at the real run.
     card_path = model_path.with_suffix(".json")
     card = json.loads(card_path.read_text())
-    card["reproduce"]["card"] = f"python -m core.train --export-interim {run_dir}"
+    command = f"python -m core.train --export-interim {run_dir}"
+    if export_format:
+        command += f" --export-format {export_format}"
+    card["reproduce"]["card"] = command
     card_path.write_text(json.dumps(card, indent=1))
     return model_path
 
@@ -464,7 +467,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
     p.add_argument(
         "--bn-recalibration-faces",
         type=int,
-        default=2048,
+        default=TrainConfig.bn_recalibration_faces,
         help="clean Training faces used to re-estimate batch-norm statistics before each "
         "validation (0: keep the statistics training left)",
     )

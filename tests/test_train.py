@@ -119,3 +119,24 @@ def test_batch_norm_recalibration_is_a_no_op_without_batch_norm():
     inputs = keras.Input((6, 6, 1))
     model = keras.Model(inputs, keras.layers.Flatten()(inputs))
     assert train_module.recalibrate_batch_norm(model, np.zeros((8, 6, 6), np.uint8), 4) == 0
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["--budget-hours", "0.5", "--export-format", "int8", "--bn-recalibration-faces", "0"],
+        ["--precision", "bf16", "--optimizer", "sgd", "--lr", "0.03", "--limit", "300"],
+    ],
+)
+def test_card_train_command_reproduces_the_recipe(extra):
+    from dataclasses import asdict
+
+    from core.evaluate import _train_command
+
+    argv = ["--model", "resnet50v2", "--data", "fer.npz", "--name", "r", "--epochs", "3", *extra]
+    config, _, _ = train_module.parse_args(argv)
+    command = _train_command(asdict(config))
+    assert command.startswith("python -m core.train ")
+    again, _, _ = train_module.parse_args(command.split()[3:])
+    assert asdict(again) == asdict(config)
