@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.emotion import DEFAULT_MODEL_ORDER
 from core.explorer import CATEGORY_COLORS
 from core.labels import EMOTIONS
 from core.palette import EMOTION_COLORS
@@ -130,13 +129,14 @@ class CardSet:
         return known + sorted(present - set(known))
 
 
-def _card_rank(card: ModelCard) -> tuple[int, int, str]:
-    order = {name: i for i, name in enumerate(DEFAULT_MODEL_ORDER)}
-    return (int(card.is_peer), order.get(card.name, len(order)), card.name)
+def _card_rank(card: ModelCard) -> tuple[int, float, str]:
+    """Ours before peers, each best first on the Training-carved validation split."""
+    accuracy = _number(_dig(card.data, "metrics", "val", "accuracy"))
+    return (int(card.is_peer), -accuracy if not np.isnan(accuracy) else 1.0, card.name)
 
 
 def load_cards(models_dir: Path | str = MODELS_DIR) -> CardSet:
-    """Every model card in `models_dir` (shipped models in the app's order, then peers)."""
+    """Every model card in `models_dir`: ours best first (validation accuracy), then peers."""
     folder = Path(models_dir)
     found = CardSet(folder=folder)
     if not folder.is_dir():

@@ -23,10 +23,9 @@ from core.paths import MODELS_DIR
 
 log = logging.getLogger(__name__)
 FACE_SIZE = 48
+
+
 # Shipped models, most preferred first: the app loads the first that exists.
-DEFAULT_MODEL_ORDER = ("resnet50v2", "cnn_plus", "cnn")
-
-
 class ModelLoadError(RuntimeError):
     """A model file is missing or unreadable; the message says what to do."""
 
@@ -209,11 +208,24 @@ class EmotionModel:
         return int(self.keras_model.count_params())
 
 
+def card_accuracy(model_path: Path, split: str = "val") -> float | None:
+    """A shipped model's accuracy on `split` from its card, or None without a readable one."""
+    try:
+        card = json.loads(model_path.with_suffix(".json").read_text())
+        return float(card["metrics"][split]["accuracy"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def available_models(models_dir: Path = MODELS_DIR) -> list[Path]:
-    """Shipped model files, in the app's order of preference then by name."""
-    files = sorted(models_dir.glob("*.npz"))
-    rank = {name: i for i, name in enumerate(DEFAULT_MODEL_ORDER)}
-    return sorted(files, key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
+    """Shipped model files, best first: by their card's accuracy on the validation split carved
+    from Training (never PublicTest, which only reports); models without a card come last."""
+
+    def rank(path: Path) -> tuple[float, str]:
+        accuracy = card_accuracy(path, "val")
+        return (-accuracy if accuracy is not None else 1.0, path.stem)
+
+    return sorted(models_dir.glob("*.npz"), key=rank)
 
 
 def default_model_path(models_dir: Path = MODELS_DIR) -> Path:

@@ -19,7 +19,7 @@ import streamlit.components.v1 as components
 
 import core  # noqa: F401  (loads pylibsrtp before TensorFlow; see core/__init__.py)
 from core.catalog import CatalogError, has_audio_features, load_catalog
-from core.emotion import EmotionModel, ModelLoadError, available_models
+from core.emotion import EmotionModel, ModelLoadError, available_models, card_accuracy
 from core.faces import FaceDetector
 from core.feedback import FeedbackStore, default_db_path
 from core.paths import STARTER_CATALOG
@@ -115,12 +115,17 @@ def model_choice() -> EmotionModel | None:
         )
         return None
     names = [p.stem for p in paths]
+    accuracy = {p.stem: card_accuracy(p, "test") for p in paths}
     chosen = st.sidebar.selectbox(
         "Emotion model",
         names,
         index=0,
         key="model_name",
-        help="Shipped models, best first. See Model Comparison.",
+        format_func=lambda name: (
+            name if accuracy[name] is None else f"{name} · {accuracy[name]:.0%} on PublicTest"
+        ),
+        help="Shipped models, best first (on the validation split carved from Training). "
+        "See Model Comparison.",
     )
     try:
         model = cached_model(str(folder / f"{chosen}.npz"))

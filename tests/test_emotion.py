@@ -12,6 +12,7 @@ from core.emotion import (
     EmotionSmoother,
     ModelLoadError,
     available_models,
+    card_accuracy,
     default_model_path,
 )
 from core.evaluate import classification_metrics
@@ -71,6 +72,23 @@ def test_batch_and_single_predictions_agree(shipped_model, public_test):
     batch = shipped_model.predict(x[:8])
     single = np.concatenate([shipped_model.predict(x[i]) for i in range(8)])
     assert np.allclose(batch, single, atol=1e-4)
+
+
+def test_shipped_models_are_offered_best_validation_accuracy_first(tmp_path):
+    for name, val, test in (("small", 0.55, 0.60), ("big", 0.62, 0.58), ("weak", 0.3, 0.3)):
+        (tmp_path / f"{name}.npz").write_bytes(b"")
+        metrics = {"val": {"accuracy": val}, "test": {"accuracy": test}}
+        (tmp_path / f"{name}.json").write_text(json.dumps({"metrics": metrics}))
+    (tmp_path / "uncarded.npz").write_bytes(b"")
+    (tmp_path / "broken.npz").write_bytes(b"")
+    (tmp_path / "broken.json").write_text("{not json")
+
+    order = [p.stem for p in available_models(tmp_path)]
+    # Validation decides, never PublicTest (on which "small" would win).
+    assert order == ["big", "small", "weak", "broken", "uncarded"]
+    assert default_model_path(tmp_path).stem == "big"
+    assert card_accuracy(tmp_path / "small.npz", "test") == 0.60
+    assert card_accuracy(tmp_path / "uncarded.npz") is None
 
 
 def test_missing_and_corrupt_model_files_say_what_to_do(tmp_path):
