@@ -142,11 +142,12 @@ def recalibrate_batch_norm(model, faces: np.ndarray, batch_size: int) -> int:
     """
     import keras
 
-    layers = [
-        layer
-        for layer in model._flatten_layers(include_self=False)
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
+    def walk(layer):
+        yield layer
+        for inner in getattr(layer, "layers", ()):  # nested models (Keras backbones)
+            yield from walk(inner)
+
+    layers = [layer for layer in walk(model) if isinstance(layer, keras.layers.BatchNormalization)]
     if not layers or len(faces) == 0:
         return 0
     momenta = [layer.momentum for layer in layers]
