@@ -643,3 +643,35 @@ def models_to_run(cards: CardSet, model_paths: Iterable[Path]) -> dict[str, Path
         if card.name not in chosen and card.model_file is not None:
             chosen[card.name] = card.model_file
     return chosen
+
+
+def markdown_table(cards: CardSet) -> str:
+    """The README's comparison table: PublicTest accuracy (plain and flip TTA), macro-F1,
+    training CPU-hours and epochs, CPU ms per face and file size, straight from the cards."""
+    plain = summary_table(cards, "test").set_index("model")
+    tta = summary_table(cards, "test_tta_flip").set_index("model")
+    lines = [
+        "| model | PublicTest acc. | with flip TTA | macro-F1 | CPU-hours | epochs "
+        "| CPU ms/face | file MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(value: float, pattern: str) -> str:
+        return MISSING if np.isnan(value) else pattern.format(value)
+
+    for name, row in plain.iterrows():
+        lines.append(
+            f"| {name} | {cell(row['accuracy'], '{:.1%}')} "
+            f"| {cell(tta.loc[name, 'accuracy'], '{:.1%}')} | {cell(row['macro_f1'], '{:.3f}')} "
+            f"| {cell(row['cpu_hours'], '{:.2f}')} | {cell(row['epochs'], '{:.0f}')} "
+            f"| {cell(row['cpu_ms_per_face'], '{:.2f}')} | {cell(row['file_size_mb'], '{:.1f}')} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Print the model cards as a markdown table.")
+    parser.add_argument("--models", type=Path, default=MODELS_DIR)
+    print(markdown_table(load_cards(parser.parse_args().models)))

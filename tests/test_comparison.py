@@ -298,3 +298,17 @@ def test_models_to_run(tmp_path) -> None:
     chosen = cmp.models_to_run(cards, [tmp_path / "cnn.npz"])
     assert chosen == {"cnn": tmp_path / "cnn.npz", "fer": tmp_path / "fer.h5"}
     assert isinstance(cmp.summary_table(cards), pd.DataFrame)
+
+
+def test_markdown_table_quotes_every_card(cards, real_cards) -> None:
+    table = cmp.markdown_table(cards).splitlines()
+    rows = {line.split("|")[1].strip(): line for line in table[2:]}
+    assert set(rows) == set(cards.names)
+    for name, card in real_cards.items():
+        cells = [c.strip() for c in rows[name].split("|")[2:-1]]
+        metrics = card["metrics"]
+        assert cells[0] == f"{metrics['test']['accuracy']:.1%}"
+        assert cells[1] == f"{metrics['test_tta_flip']['accuracy']:.1%}"
+        assert cells[3] == f"{card['cpu_hours']:.2f}"
+        assert cells[5] == f"{card['latency']['ms_per_face_batch1']:.2f}"
+    assert "—" in rows["fer"]  # the peer card has no CPU-hours: shown missing, not zero
