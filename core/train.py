@@ -134,6 +134,26 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def _all_layers(layer):
+    """`layer` and every layer inside it, nested models (Keras backbones) included."""
+    yield layer
+    for inner in getattr(layer, "layers", ()):
+        yield from _all_layers(inner)
+
+
+def reseed_layers(model, seed: int) -> None:
+    """Reset the random state of every layer that draws randomness (dropout) to a function of
+    `seed`: the masks of epoch e then depend on (seed, e) alone, so a resumed run repeats them."""
+    count = 0
+    for layer in _all_layers(model):
+        for generator in getattr(layer, "_seed_generators", ()):
+            # Far-apart first words: each draw bumps the second word, so adjacent values
+            # would make two layers' masks collide a step apart.
+            start = np.array([seed + count * 1_000_003, 0], dtype=generator.state.dtype)
+            generator.state.assign(start)
+            count += 1
+
+
 def recalibrate_batch_norm(model, faces: np.ndarray, batch_size: int) -> int:
     """Set every BatchNormalization layer's moving mean/variance to the average over `faces`
     (uint8, (n, h, w)) of its batch statistics, in training mode without touching weights.
@@ -142,12 +162,9 @@ def recalibrate_batch_norm(model, faces: np.ndarray, batch_size: int) -> int:
     """
     import keras
 
-    def walk(layer):
-        yield layer
-        for inner in getattr(layer, "layers", ()):  # nested models (Keras backbones)
-            yield from walk(inner)
-
-    layers = [layer for layer in walk(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    layers = [
+        layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     if not layers or len(faces) == 0:
         return 0
     momenta = [layer.momentum for layer in layers]
@@ -186,6 +203,7 @@ def build_and_compile(config: TrainConfig, steps_per_epoch: int):
     from core.architectures import ArchSpec, build_model
 
     spec = ArchSpec(config.model, config.image_size, config.channels, config.dropout)
+    keras.utils.set_random_seed(config.seed)  # the initial weights follow from the seed too
     model = build_model(spec)
     if config.weights:
         model.load_weights(config.weights, skip_mismatch=True)
@@ -306,6 +324,7 @@ def train(
             stopped_by_budget = True
             break
         keras.utils.set_random_seed(config.seed * 1000 + epoch)
+        reseed_layers(model, config.seed * 1000 + epoch)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         result = model.fit(
             make_dataset(x_train, y_train, config, epoch, sample_weights),

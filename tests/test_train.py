@@ -66,10 +66,10 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
     resumed = json.loads((runs_dir / "interrupted" / "state.json").read_text())
     assert resumed["epoch"] == 2 and len(resumed["history"]) == 2
     # The resumed epoch continues the same schedule on the same data order and augmentation.
-    # Dropout masks are not part of the checkpoint, so losses agree closely, not bit for bit.
+    # Dropout is reseeded from (seed, epoch) too, so only float round-off may differ.
     assert resumed["history"][1]["lr"] == pytest.approx(straight["history"][1]["lr"], rel=1e-6)
     for key in ("loss", "val_loss"):
-        assert resumed["history"][1][key] == pytest.approx(straight["history"][1][key], rel=0.1)
+        assert resumed["history"][1][key] == pytest.approx(straight["history"][1][key], rel=1e-3)
 
     card = json.loads((out / "straight.json").read_text())
     assert card["epochs_trained"] == 2 and card["cpu_hours"] > 0
