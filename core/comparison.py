@@ -656,15 +656,12 @@ def markdown_table(cards: CardSet) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
 
-    def cell(value: float, pattern: str) -> str:
-        return MISSING if np.isnan(value) else pattern.format(value)
-
     for name, row in plain.iterrows():
         lines.append(
-            f"| {name} | {cell(row['accuracy'], '{:.1%}')} "
-            f"| {cell(tta.loc[name, 'accuracy'], '{:.1%}')} | {cell(row['macro_f1'], '{:.3f}')} "
-            f"| {cell(row['cpu_hours'], '{:.2f}')} | {cell(row['epochs'], '{:.0f}')} "
-            f"| {cell(row['cpu_ms_per_face'], '{:.2f}')} | {cell(row['file_size_mb'], '{:.1f}')} |"
+            f"| {name} | {_fmt(row['accuracy'], '{:.1%}')} "
+            f"| {_fmt(tta.loc[name, 'accuracy'], '{:.1%}')} | {_fmt(row['macro_f1'], '{:.3f}')} "
+            f"| {_fmt(row['cpu_hours'], '{:.2f}')} | {_fmt(row['epochs'], '{:.0f}')} "
+            f"| {_fmt(row['cpu_ms_per_face'], '{:.2f}')} | {_fmt(row['file_size_mb'], '{:.1f}')} |"
         )
     return "\n".join(lines)
 
