@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 FACE_SIZE = 48
 
 
-# Shipped models, most preferred first: the app loads the first that exists.
 class ModelLoadError(RuntimeError):
     """A model file is missing or unreadable; the message says what to do."""
 
