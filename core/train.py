@@ -263,6 +263,11 @@ def train(
     state = json.loads(state_path.read_text()) if resume else {}
     if state:
         config = TrainConfig(**{**state["config"], **(overrides or {})})
+        if config.epochs != state["config"]["epochs"]:
+            config.notes.append(
+                f"Length changed from {state['config']['epochs']} to {config.epochs} epochs "
+                f"after epoch {state['epoch']}: the schedule was re-timed from there on."
+            )
         state["config"] = asdict(config)  # fields added since the run began show their defaults
     set_precision(config.precision)
     splits = prepare_splits(config)
@@ -284,6 +289,10 @@ def train(
 
     if state:
         model = keras.models.load_model(run_dir / "last.keras")
+        # The warm-up/cosine schedule follows the run's length: unchanged, it equals the saved
+        # one; after `--epochs N` the learning rate moves onto the curve that ends at epoch N
+        # (the saved schedule would sit at 0 past its old end, or stop before annealing).
+        model.optimizer.learning_rate = _learning_rate(config, steps_per_epoch)
         from core.architectures import ArchSpec
 
         spec = ArchSpec(config.model, config.image_size, config.channels, config.dropout)

@@ -71,6 +71,19 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
     for key in ("loss", "val_loss"):
         assert resumed["history"][1][key] == pytest.approx(straight["history"][1][key], rel=1e-3)
 
+    # Lengthening a finished run re-times its schedule: past the old end the saved cosine would
+    # sit at 0 and the new epochs would learn nothing.
+    train_module.main(["--resume", str(runs_dir / "interrupted"), "--epochs", "4"])
+    longer = json.loads((runs_dir / "interrupted" / "state.json").read_text())
+    steps = longer["split"]["train"] // 64
+    longer_schedule = train_module._learning_rate(
+        train_module.TrainConfig(**longer["config"]), steps
+    )
+    assert longer["epoch"] == 4 and longer["config"]["epochs"] == 4
+    assert longer["history"][2]["lr"] > 0
+    assert longer["history"][2]["lr"] == pytest.approx(float(longer_schedule(3 * steps)), rel=1e-5)
+    assert "from 2 to 4 epochs after epoch 2" in longer["config"]["notes"][-1]
+
     card = json.loads((out / "straight.json").read_text())
     assert card["epochs_trained"] == 2 and card["cpu_hours"] > 0
     assert card["training_status"] == "finished"
