@@ -106,7 +106,7 @@ def live_panel() -> None:
         head.markdown(f"### Detected: **{main.label}** {main.confidence:.0%}")
     else:
         head.markdown("### Looking for a face…")
-    st.caption(f"{snap.status} · {snap.fps:.0f} frames/s analysed")
+    st.caption(f"{snap.status} · {snap.fps:.1f} frames/s analysed")
     st.plotly_chart(
         emotion_bars(snap.faces[0].probabilities if snap.faces else None),
         key="live_bars",

@@ -35,6 +35,22 @@ def app_url(tmp_path):
         yield url
 
 
+def _analysed_fps(page) -> float:
+    caption = page.get_by_text(re.compile(r"frames/s analysed")).first.inner_text()
+    return float(re.search(r"([\d.]+) frames/s analysed", caption).group(1))
+
+
+def _wait_for_analysis(page, timeout_ms: int = 60_000) -> float:
+    """The page's analysed frame rate once it is above 0 (a stream that has only just started,
+    or one on a busy CPU, shows 0 until its second analysed frame)."""
+    for _ in range(timeout_ms // 500):
+        fps = _analysed_fps(page)
+        if fps > 0:
+            return fps
+        page.wait_for_timeout(500)
+    raise AssertionError(f"no frame analysed within {timeout_ms / 1000:.0f} s")
+
+
 def test_live_page_shows_emotion_and_songs(app_url, happy_video, tmp_path):
     with chromium(happy_video) as page:
         page.goto(f"{app_url}/live", wait_until="domcontentloaded")
@@ -47,8 +63,7 @@ def test_live_page_shows_emotion_and_songs(app_url, happy_video, tmp_path):
         expect(page.get_by_text("Why:")).to_have_count(5, timeout=60_000)
         # Let it run a few seconds, then read the processed frame rate the page reports.
         page.wait_for_timeout(5000)
-        caption = page.get_by_text(re.compile(r"frames/s analysed")).first.inner_text()
-        fps = float(re.search(r"(\d+) frames/s analysed", caption).group(1))
+        fps = _analysed_fps(page)
         page.screenshot(path=str(tmp_path / "live.png"))
         print(json.dumps({"browser_live_fps": fps, "label": label}))
         # The camera sends 15 frames/s; a page that starves the video threads (as Streamlit's
@@ -145,11 +160,6 @@ def _start(page, app_url):
     return webrtc
 
 
-def _analysed_fps(page) -> float:
-    caption = page.get_by_text(re.compile(r"frames/s analysed")).first.inner_text()
-    return float(re.search(r"(\d+) frames/s analysed", caption).group(1))
-
-
 def test_two_tabs_stream_at_once_and_a_stopped_stream_restarts(app_url, happy_video):
     """Two browser tabs are two sessions with their own streams; stopping one leaves the other
     running, and the stopped one starts again."""
@@ -159,10 +169,8 @@ def test_two_tabs_stream_at_once_and_a_stopped_stream_restarts(app_url, happy_vi
         _start(second, app_url)
         first_webrtc.get_by_role("button", name="Stop").click()
         first.get_by_text(re.compile(r"Press \*?\*?Start")).first.wait_for(timeout=30_000)
-        second.wait_for_timeout(3000)
-        assert _analysed_fps(second) > 0  # the other tab kept going
+        _wait_for_analysis(second)  # the other tab kept going
         expect(second.get_by_text(re.compile(r"Detected: \w+")).first).to_be_visible()
         first_webrtc.get_by_role("button", name="Start").click(timeout=30_000)
         first.get_by_text(re.compile(r"Detected: \w+")).first.wait_for(timeout=90_000)
-        first.wait_for_timeout(3000)
-        assert _analysed_fps(first) > 0
+        _wait_for_analysis(first)
