@@ -60,7 +60,7 @@ train-resnet: $(VENV)/.deps
 	  echo "resumed $(RESNET_RUN)"; \
 	else \
 	  nohup $(BIN)/python -m core.train --model resnet50v2 --data $(FER) --name resnet50v2 \
-	    --epochs 20 --image-size 64 --precision fp32 --optimizer sgd --lr 0.02 \
+	    --epochs 18 --image-size 64 --precision fp32 --optimizer sgd --lr 0.02 \
 	    --weight-decay 5e-4 --warmup-epochs 1 --export-format int8 >> $(RESNET_RUN)/log.txt 2>&1 & \
 	  echo "started $(RESNET_RUN)"; \
 	fi

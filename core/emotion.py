@@ -216,20 +216,21 @@ def card_accuracy(model_path: Path, split: str = "val") -> float | None:
         return None
 
 
-def available_models(models_dir: Path = MODELS_DIR) -> list[Path]:
+def available_models(models_dir: Path = MODELS_DIR, first: str | None = None) -> list[Path]:
     """Shipped model files, best first: by their card's accuracy on the validation split carved
-    from Training (never PublicTest, which only reports); models without a card come last."""
+    from Training (never PublicTest, which only reports); models without a card come last.
+    The model named `first` (a file stem), if shipped, leads instead."""
 
-    def rank(path: Path) -> tuple[float, str]:
+    def rank(path: Path) -> tuple[bool, float, str]:
         accuracy = card_accuracy(path, "val")
-        return (-accuracy if accuracy is not None else 1.0, path.stem)
+        return (path.stem != first, -accuracy if accuracy is not None else 1.0, path.stem)
 
     return sorted(models_dir.glob("*.npz"), key=rank)
 
 
-def default_model_path(models_dir: Path = MODELS_DIR) -> Path:
-    """The model the app loads when the user picks none."""
-    models = available_models(models_dir)
+def default_model_path(models_dir: Path = MODELS_DIR, first: str | None = None) -> Path:
+    """The model the app loads when the user picks none: `first` if shipped, else the best."""
+    models = available_models(models_dir, first)
     if not models:
         raise ModelLoadError(
             f"No emotion model in {models_dir}. Restore models/ from the repository or train "

@@ -21,6 +21,12 @@ def models_dir() -> Path:
     return Path(env).expanduser() if env else MODELS_DIR
 
 
+def preferred_model() -> str | None:
+    """`MOODLENS_MODEL`: the shipped model (file stem, e.g. `resnet50v2`) the app opens with,
+    instead of the best on validation. None when unset."""
+    return os.environ.get("MOODLENS_MODEL", "").strip() or None
+
+
 def ice_servers(secrets: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """ICE (STUN/TURN) servers for WebRTC: `[webrtc] ice_servers` in secrets, else the
     `MOODLENS_ICE_SERVERS` JSON list, else none (localhost needs none, and the app then

@@ -24,7 +24,7 @@ from core.faces import FaceDetector
 from core.feedback import FeedbackStore, default_db_path
 from core.paths import STARTER_CATALOG
 from core.recommend import STRATEGIES, Recommendation, Recommender
-from core.settings import models_dir
+from core.settings import models_dir, preferred_model
 
 
 def keep_models_warm_between_runs() -> None:
@@ -104,9 +104,11 @@ def cached_photo_detector() -> FaceDetector:
 
 
 def model_choice() -> EmotionModel | None:
-    """Sidebar model picker (default: the first shipped model). Shows errors itself."""
+    """Sidebar model picker (default: `MOODLENS_MODEL`, else the best on validation).
+    Shows errors itself."""
     folder = models_dir()
-    paths = available_models(folder)
+    preferred = preferred_model()
+    paths = available_models(folder, first=preferred)
     if not paths:
         st.error(
             f"No emotion model found in `{folder}`. Restore the `models/` folder from the "
@@ -115,6 +117,11 @@ def model_choice() -> EmotionModel | None:
         )
         return None
     names = [p.stem for p in paths]
+    if preferred is not None and preferred not in names:
+        st.warning(
+            f"MOODLENS_MODEL is `{preferred}`, which is not a shipped model "
+            f"({', '.join(names)}). Opening with `{names[0]}`, the best on validation."
+        )
     accuracy = {p.stem: card_accuracy(p, "test") for p in paths}
     chosen = st.sidebar.selectbox(
         "Emotion model",
@@ -124,7 +131,8 @@ def model_choice() -> EmotionModel | None:
         format_func=lambda name: (
             name if accuracy[name] is None else f"{name} · {accuracy[name]:.0%} on PublicTest"
         ),
-        help="Shipped models, best first (on the validation split carved from Training). "
+        help="Shipped models, best first (on the validation split carved from Training; "
+        "`MOODLENS_MODEL` puts one first). "
         "See Model Comparison.",
     )
     try:

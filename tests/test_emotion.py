@@ -87,6 +87,14 @@ def test_shipped_models_are_offered_best_validation_accuracy_first(tmp_path):
     # Validation decides, never PublicTest (on which "small" would win).
     assert order == ["big", "small", "weak", "broken", "uncarded"]
     assert default_model_path(tmp_path).stem == "big"
+    # A model named first leads (MOODLENS_MODEL), the rest keep their order; unknown names: no-op.
+    assert [p.stem for p in available_models(tmp_path, first="weak")][:3] == [
+        "weak",
+        "big",
+        "small",
+    ]
+    assert default_model_path(tmp_path, first="uncarded").stem == "uncarded"
+    assert default_model_path(tmp_path, first="not-shipped").stem == "big"
     assert card_accuracy(tmp_path / "small.npz", "test") == 0.60
     assert card_accuracy(tmp_path / "uncarded.npz") is None
 

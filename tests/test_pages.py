@@ -17,6 +17,7 @@ def isolated(tmp_path, monkeypatch):
     """Feedback goes to a temp database; no catalog override leaks in."""
     monkeypatch.setenv("MOODLENS_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
     monkeypatch.delenv("MOODLENS_CATALOG", raising=False)
+    monkeypatch.delenv("MOODLENS_MODEL", raising=False)
     monkeypatch.delenv("SPOTIFY_CLIENT_ID", raising=False)
     monkeypatch.delenv("SPOTIFY_CLIENT_SECRET", raising=False)
 
@@ -89,6 +90,24 @@ def test_missing_model_is_explained(tmp_path, monkeypatch):
     monkeypatch.setenv("MOODLENS_MODELS_DIR", str(tmp_path / "empty"))
     app = open_page("pages/photo.py")
     assert "No emotion model found" in "\n".join(e.value for e in app.error)
+
+
+def test_moodlens_model_picks_the_model_the_app_opens_with(monkeypatch):
+    from core.emotion import available_models
+
+    ranked = [p.stem for p in available_models()]
+    app = open_page("pages/photo.py")
+    assert app.selectbox(key="model_name").value == ranked[0]  # best on validation
+
+    monkeypatch.setenv("MOODLENS_MODEL", ranked[-1])
+    app = open_page("pages/photo.py")
+    assert app.selectbox(key="model_name").value == ranked[-1]
+    assert not app.warning
+
+    monkeypatch.setenv("MOODLENS_MODEL", "resnet9000")
+    app = open_page("pages/photo.py")
+    assert app.selectbox(key="model_name").value == ranked[0]
+    assert "`resnet9000`, which is not a shipped model" in "\n".join(w.value for w in app.warning)
 
 
 def test_malformed_catalog_falls_back_to_starter(tmp_path, monkeypatch):
