@@ -62,11 +62,33 @@ class TrainConfig:
     export: bool = True
     export_format: str = "float16"
     bn_recalibration_faces: int = 2048
+    threads: str = "default"
     notes: list[str] = field(default_factory=list)
 
     @property
     def channels(self) -> int:
         return 3 if self.weights else 1
+
+
+def apply_threads(threads: str) -> None:
+    """Set TensorFlow's thread pools: "default", or "INTRAxINTER" such as "2x1" (measured
+    fastest for ResNet50V2 on this 2-core CPU, see benchmarks/pilot.py). Call before the
+    first TensorFlow op runs."""
+    if threads == "default":
+        return
+    intra, inter = (int(n) for n in threads.lower().split("x"))
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(intra)
+    os.environ["TF_NUM_INTEROP_THREADS"] = str(inter)
+    import sys
+
+    if "tensorflow" in sys.modules:  # already imported: set the pools directly if still possible
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+        except RuntimeError:
+            pass  # the runtime has started; the environment applies to child processes only
 
 
 def _log(message: str) -> None:
@@ -231,14 +253,17 @@ class _Progress:
 
         class Progress(keras.callbacks.Callback):
             def on_epoch_begin(self, _epoch, logs=None):
-                self.start = time.perf_counter()
+                self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
             def on_train_batch_end(self, batch, logs=None):
                 if (batch + 1) % every == 0:
-                    rate = (batch + 1) * batch_size / (time.perf_counter() - self.start)
+                    wall = time.perf_counter() - self.start
+                    rate = (batch + 1) * batch_size / wall
+                    busy = (time.process_time() - self.cpu_start) / wall
                     _log(
                         f"epoch {epoch + 1}/{epochs} batch {batch + 1}: "
-                        f"loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} {rate:.0f} img/s"
+                        f"loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} {rate:.0f} img/s, "
+                        f"{busy:.2f} cores busy"
                     )
 
         return Progress()
@@ -269,6 +294,7 @@ def train(
                 f"after epoch {state['epoch']}: the schedule was re-timed from there on."
             )
         state["config"] = asdict(config)  # fields added since the run began show their defaults
+    apply_threads(config.threads)
     set_precision(config.precision)
     splits = prepare_splits(config)
     x_train, y_train = splits["train"]
@@ -365,6 +391,10 @@ def train(
             "cpu_seconds": cpu,
             "wall_seconds": wall,
             "img_per_s": steps_per_epoch * config.batch_size / wall,
+            # This process's CPU time over wall time: ~1.9 on an idle 2-core machine; lower
+            # means something else took the CPU (a starved run shows itself here).
+            "cores_busy": cpu / wall,
+            "loadavg_1min": os.getloadavg()[0],
         }
         state["history"].append(record)
         state["epoch"] = epoch + 1
@@ -378,8 +408,8 @@ def train(
         _log(
             f"epoch {epoch + 1}/{config.epochs}: loss {logs['loss']:.4f} "
             f"acc {logs['accuracy']:.4f} val_acc {logs['val_accuracy']:.4f} "
-            f"({wall:.0f}s, {record['img_per_s']:.0f} img/s, "
-            f"{state['cpu_seconds'] / 3600:.2f} CPU-h total)"
+            f"({wall:.0f}s, {record['img_per_s']:.0f} img/s, {record['cores_busy']:.2f} cores "
+            f"busy, load {record['loadavg_1min']:.2f}, {state['cpu_seconds'] / 3600:.2f} CPU-h total)"
         )
 
     state["finished"] = state["epoch"] >= config.epochs or stopped_by_budget
@@ -501,6 +531,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
         "validation (0: keep the statistics training left)",
     )
     p.add_argument("--dropout", type=float, default=0.4)
+    p.add_argument(
+        "--threads",
+        default="default",
+        help='TensorFlow thread pools: "default" (fastest here, benchmarks/pilot.py) or '
+        "INTRAxINTER such as 2x1",
+    )
     p.add_argument("--limit", type=int, help="train on this many faces only (smoke tests)")
     p.add_argument(
         "--export-format",
@@ -549,6 +585,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
         erase_probability=args.erase_probability,
         bn_recalibration_faces=args.bn_recalibration_faces,
         dropout=args.dropout,
+        threads=args.threads,
         limit=args.limit,
         export=not args.no_export,
         export_format=args.export_format or "float16",

@@ -12,6 +12,23 @@ import pytest
 import core  # noqa: F401  (loads pylibsrtp before TensorFlow)
 from core.fer_data import FerSplits, load_fer
 from core.paths import fer2013_npz
+from core.training_guard import pause_training
+
+_paused = None
+
+
+def pytest_configure(config) -> None:
+    """A running `core.train` (the long ResNet50V2 run) is paused while the tests use the CPU."""
+    global _paused
+    _paused = pause_training()
+    pids = _paused.__enter__()
+    if pids:
+        print(f"paused training run(s) {pids} for the tests; resumed when they end")
+
+
+def pytest_unconfigure(config) -> None:
+    if _paused is not None:
+        _paused.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")
