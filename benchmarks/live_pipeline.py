@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 import core  # noqa: F401
-from core.emotion import EmotionModel, default_model_path
-from core.faces import FaceBox, FaceDetector
-from core.fer_data import load_fer
-from core.live import LiveAnalyzer, make_frame_callback
+from core.emotion.model import EmotionModel, default_model_path
 from core.paths import fer2013_npz
-from core.scenes import detectable_faces, layout, scene
+from core.training.fer_data import load_fer
+from core.vision.faces import FaceBox, FaceDetector
+from core.vision.live import LiveAnalyzer, make_frame_callback
+from tests.support.scenes import detectable_faces, layout, scene
 
 
 def generated_frames(count: int, faces: int, n_frames: int) -> list[np.ndarray]:

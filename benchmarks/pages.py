@@ -45,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(REPO))
 
-from core.catalog import (  # noqa: E402
+from core.music.catalog import (  # noqa: E402
     AUDIO_FEATURES,
     data_moods_path,
     load_catalog,

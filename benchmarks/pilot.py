@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core.paths import RUNS_DIR, fer2013_npz  # noqa: E402
-from core.training_guard import pause_training  # noqa: E402
+from core.training.guard import pause_training  # noqa: E402
 
 TRAIN_FACES = 25_838  # FER2013 Training minus the 10% validation carve
 
@@ -35,18 +35,18 @@ def measure_speed(
     """Train `steps` batches of the real recipe; this process only (call in a fresh one).
 
     `threads` is "default" (TensorFlow's choice) or "INTRAxINTER" (e.g. "2x1"), applied
-    before TensorFlow starts, as `core.train --threads` does."""
+    before TensorFlow starts, as `core.training.train --threads` does."""
     import os
 
     import numpy as np
 
-    from core.train import apply_threads
+    from core.training.train import apply_threads
 
     apply_threads(threads)
 
     import core  # noqa: F401
-    from core.fer_data import load_fer
-    from core.train import TrainConfig, build_and_compile, make_dataset, set_precision
+    from core.training.fer_data import load_fer
+    from core.training.train import TrainConfig, build_and_compile, make_dataset, set_precision
 
     config = TrainConfig(
         model=model, data=data, image_size=size, precision=precision, optimizer="sgd", lr=0.05
@@ -81,12 +81,13 @@ def measure_speed(
 
 # Accuracy pilot recipes (issue #15): each a core.train argument list, run for the same short
 # schedule on the same Training subset and scored on the Training-carved validation split.
+# fmt: off
 _LIGHT = ["--lr", "0.1", "--weight-decay", "5e-4", "--erase-probability", "0.25",
-          "--dropout", "0.2", "--label-smoothing", "0.1", "--class-weight-power", "0.3"]  # fmt: skip
+          "--dropout", "0.2", "--label-smoothing", "0.1", "--class-weight-power", "0.3"]
 RECIPES: dict[str, list[str]] = {
     # The shipped 50.6% run: lr 0.02 and every regulariser at full strength.
     "old-64px": ["--image-size", "64", "--lr", "0.02", "--weight-decay", "5e-4",
-                 "--erase-probability", "0.5", "--dropout", "0.4"],  # fmt: skip
+                 "--erase-probability", "0.5", "--dropout", "0.4"],
     # Published from-scratch ResNet settings: lr 0.1, light regularisation.
     "light-64px": ["--image-size", "64", *_LIGHT],
     # The same at 96 px: stages at 24/12/6/3 instead of 16/8/4/2, ~2x the cost.
@@ -94,6 +95,7 @@ RECIPES: dict[str, list[str]] = {
     # Light regularisation at half the learning rate: brackets lr.
     "light-lr0.05-64px": ["--image-size", "64", *_LIGHT[2:], "--lr", "0.05"],
 }
+# fmt: on
 
 
 def accuracy_run(args: argparse.Namespace, recipe: str) -> dict:
@@ -103,11 +105,28 @@ def accuracy_run(args: argparse.Namespace, recipe: str) -> dict:
     state_path = run_dir / "state.json"
     if not (state_path.exists() and json.loads(state_path.read_text()).get("finished")):
         command = [
-            sys.executable, "-m", "core.train", "--model", args.model, "--data", args.data,
-            "--name", name, "--epochs", str(args.accuracy_epochs), "--limit", str(args.limit),
-            "--precision", args.precisions[0], "--optimizer", "sgd", "--warmup-epochs", "1",
-            "--no-export", *RECIPES[recipe],
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "core.train",
+            "--model",
+            args.model,
+            "--data",
+            args.data,
+            "--name",
+            name,
+            "--epochs",
+            str(args.accuracy_epochs),
+            "--limit",
+            str(args.limit),
+            "--precision",
+            args.precisions[0],
+            "--optimizer",
+            "sgd",
+            "--warmup-epochs",
+            "1",
+            "--no-export",
+            *RECIPES[recipe],
+        ]
         if state_path.exists():
             command = [sys.executable, "-m", "core.train", "--resume", str(run_dir)]
         with (run_dir.parent / f"{name}.log").open("a") as log:
@@ -144,7 +163,9 @@ def main() -> None:
     p.add_argument(
         "--recipes", nargs="+", choices=RECIPES, help="accuracy pilot: these recipes only"
     )
-    p.add_argument("--one", nargs=3, metavar=("SIZE", "PRECISION", "THREADS"), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--one", nargs=3, metavar=("SIZE", "PRECISION", "THREADS"), help=argparse.SUPPRESS
+    )
     args = p.parse_args()
     if args.one:
         print(
@@ -186,7 +207,7 @@ def main() -> None:
                     print(json.dumps(row), file=sys.stderr, flush=True)
     table = {
         "what": "training speed of each recipe on real FER2013 Training faces through the "
-        "core.train pipeline (SGD, augmentation, class weights), this 2-core CPU",
+        "core.training.train pipeline (SGD, augmentation, class weights), this 2-core CPU",
         "split": "FER2013 Training (validation carved with seed 1234, 10%) for accuracy runs",
         "command": "python benchmarks/pilot.py " + " ".join(sys.argv[1:]),
         "recipes": rows,

@@ -23,10 +23,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.catalog import AUDIO_FEATURES, load_catalog, spotify_features_path
-from core.feedback import Preference
 from core.labels import EMOTIONS
-from core.recommend import STRATEGIES, Recommender
+from core.music.catalog import AUDIO_FEATURES, load_catalog, spotify_features_path
+from core.music.feedback import Preference
+from core.music.recommend import STRATEGIES, Recommender
 
 TARGET_P95_MS = 10.0
 UNIT_FEATURES = ("danceability", "energy", "valence", "acousticness", "instrumentalness",

@@ -18,13 +18,13 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 import core  # noqa: F401  (loads pylibsrtp before TensorFlow; see core/__init__.py)
-from core.catalog import CatalogError, has_audio_features, load_catalog
-from core.emotion import EmotionModel, ModelLoadError, available_models, card_accuracy
-from core.faces import FaceDetector
-from core.feedback import FeedbackStore, default_db_path
+from core.emotion.model import EmotionModel, ModelLoadError, available_models, card_accuracy
+from core.music.catalog import CatalogError, has_audio_features, load_catalog
+from core.music.feedback import FeedbackStore, default_db_path
+from core.music.recommend import STRATEGIES, Recommendation, Recommender
 from core.paths import STARTER_CATALOG
-from core.recommend import STRATEGIES, Recommendation, Recommender
 from core.settings import models_dir, preferred_model
+from core.vision.faces import FaceDetector
 
 
 def keep_models_warm_between_runs() -> None:
@@ -260,7 +260,7 @@ def compute_recommendations(
     k: int = 5,
 ) -> tuple[list[Recommendation], str | None]:
     """Songs for the probabilities from Spotify (when chosen and reachable) or the catalog."""
-    from core.spotify import SpotifyRecommender, recommend_with_fallback
+    from core.music.spotify import SpotifyRecommender, recommend_with_fallback
 
     recommender = active_recommender(catalog)
     preference = feedback_store().preference(profile)
@@ -284,7 +284,7 @@ def compute_recommendations(
 
 def song_controls(key: str) -> tuple[str, bool]:
     """Strategy choice and the Spotify switch, shown above the songs."""
-    from core.spotify import credentials_from_env
+    from core.music.spotify import credentials_from_env
 
     left, right = st.columns([3, 2])
     strategy = left.radio(
@@ -363,7 +363,7 @@ def chart_with_data(
     index: bool = False,
 ) -> None:
     """A plotly chart (PNG from its toolbar), an optional caption, and its data as CSV."""
-    from core.explorer import figure_config
+    from core.analytics.explorer import figure_config
 
     st.plotly_chart(fig, key=f"{key_prefix}_{name}", config=figure_config(f"moodlens-{name}"))
     if caption:

@@ -7,10 +7,10 @@ import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from core.charts import emotion_bars, emotion_timeline
+from core.analytics.charts import emotion_bars, emotion_timeline
 from core.labels import EMOTIONS
-from core.live import LiveAnalyzer, make_frame_callback
 from core.settings import SettingsError, ice_servers
+from core.vision.live import LiveAnalyzer, make_frame_callback
 from pages.common import (
     active_catalog,
     active_recommender,

@@ -14,12 +14,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import comparison as cmp
-from core.emotion import ModelLoadError, available_models
-from core.explorer import figure_config
-from core.faces import ImageError, decode_image
+from core.analytics.explorer import figure_config
+from core.emotion.model import ModelLoadError, available_models
 from core.labels import EMOTIONS
 from core.paths import fer2013_npz
 from core.settings import models_dir
+from core.vision.faces import ImageError, decode_image
 from pages.common import cached_model, cached_photo_detector, chart_with_data, deferred_csv
 
 PERCENT_COLUMNS = ("accuracy", "macro_f1", *[f"f1_{e}" for e in EMOTIONS])
@@ -151,7 +151,7 @@ def per_class_tab(cards: cmp.CardSet, split: str) -> None:
 
 @st.cache_resource(show_spinner="Loading FER2013 PublicTest…")
 def _fer_test(path: str) -> tuple[np.ndarray, np.ndarray]:
-    from core.fer_data import load_fer
+    from core.training.fer_data import load_fer
 
     return load_fer(path).get("test")
 

@@ -1,6 +1,7 @@
 """Music explorer: the active catalog's moods, genres, years and audio features, as charts.
 
-Thin page: data work and figures live in core.explorer; heavy results are cached per catalog
+Thin page: data work and figures live in core.analytics.explorer; heavy results are cached per
+catalog
 fingerprint and filter selection, so reruns on a 200k-track catalog stay fast.
 """
 
@@ -14,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import explorer as ex
-from core.catalog import CORE_FEATURES, feature_columns
+from core.music.catalog import CORE_FEATURES, feature_columns
 from pages.common import active_catalog, active_recommender, chart_with_data, deferred_csv
 
 # --------------------------------------------------------------------------- cached work

@@ -4,10 +4,10 @@ import cv2
 import numpy as np
 import streamlit as st
 
-from core.charts import emotion_bars
-from core.faces import ImageError, decode_image, fit_width, is_blank, to_gray
+from core.analytics.charts import emotion_bars
 from core.labels import EMOTIONS
-from core.live import analyze_still, annotate
+from core.vision.faces import ImageError, decode_image, fit_width, is_blank, to_gray
+from core.vision.live import analyze_still, annotate
 from pages.common import (
     active_catalog,
     active_recommender,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import core  # noqa: F401  (loads pylibsrtp before TensorFlow)
-from core.fer_data import FerSplits, load_fer
 from core.paths import fer2013_npz
-from core.training_guard import pause_training
+from core.training.fer_data import FerSplits, load_fer
+from core.training.guard import pause_training
 
 _paused = None
 
@@ -48,7 +48,7 @@ def public_test(fer: FerSplits) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def detector():
-    from core.faces import FaceDetector
+    from core.vision.faces import FaceDetector
 
     return FaceDetector()
 
@@ -56,7 +56,7 @@ def detector():
 @pytest.fixture(scope="session")
 def shipped_model():
     """The app's default model, loaded as the app loads it."""
-    from core.emotion import EmotionModel, default_model_path
+    from core.emotion.model import EmotionModel, default_model_path
 
     return EmotionModel.load(default_model_path())
 
@@ -64,7 +64,7 @@ def shipped_model():
 @pytest.fixture(scope="session")
 def detectable(public_test, detector) -> dict[int, list[int]]:
     """Per class, PublicTest indices of faces the detector finds when pasted into a scene."""
-    from core.scenes import detectable_faces
+    from tests.support.scenes import detectable_faces
 
     x, y = public_test
     found = {}

@@ -1,11 +1,11 @@
-"""core.architectures: every trainable architecture builds and answers in FER2013's shape."""
+"""core.emotion.architectures: every architecture builds and answers in FER2013's shape."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.architectures import ARCHITECTURES, ArchSpec, build_model
+from core.emotion.architectures import ARCHITECTURES, ArchSpec, build_model
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)

@@ -1,11 +1,11 @@
-"""core.augment: in-graph augmentation is reproducible, bounded and actually varies faces."""
+"""core.training.augment: in-graph augmentation is reproducible, bounded, and varies faces."""
 
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
 
-from core.augment import augment_batch
+from core.training.augment import augment_batch
 
 
 def _batch(public_test, n=16):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from core.labels import EMOTIONS
-from core.scenes import layout, scene, write_y4m
-from tests.browser import chromium, require_browser, serve_app
+from tests.support.browser import chromium, require_browser, serve_app
+from tests.support.scenes import layout, scene, write_y4m
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect = pytest.importorskip(
@@ -102,8 +102,8 @@ def _compressed(frame, quality=25):
 def _scene_reading_as(shipped_model, public_test, cls):
     """The one-face scene the live pipeline itself (detector + crop + model) reads most
     confidently as `cls`, both as sent and after lossy compression (WebRTC's VP8 blurs it)."""
-    from core.faces import FaceDetector
-    from core.live import analyze_still
+    from core.vision.faces import FaceDetector
+    from core.vision.live import analyze_still
 
     x, y = public_test
     box = layout(1, 220)[0]

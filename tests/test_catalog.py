@@ -1,4 +1,4 @@
-"""core.catalog: loading the three catalog formats, normalisation, validation errors."""
+"""core.music.catalog: loading the three catalog formats, normalisation, validation errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.catalog import (
+from core.labels import MOODS
+from core.music.catalog import (
     AUDIO_FEATURES,
     NORMALISED_COLUMNS,
     CatalogError,
@@ -20,7 +21,6 @@ from core.catalog import (
     load_default_catalog,
     spotify_features_path,
 )
-from core.labels import MOODS
 from core.paths import STARTER_CATALOG
 
 FEATURE_HEADER = ",".join(AUDIO_FEATURES)
@@ -181,7 +181,7 @@ def test_catalog_error_is_a_value_error() -> None:
 
 
 def test_mood_classifier_cross_validates_well() -> None:
-    from core.catalog import train_mood_model
+    from core.music.catalog import train_mood_model
 
     model = train_mood_model(load_catalog(requires(data_moods_path())))
     assert model.n_train == 686 and set(model.features) == set(AUDIO_FEATURES)
@@ -190,7 +190,7 @@ def test_mood_classifier_cross_validates_well() -> None:
 
 
 def test_label_fills_only_missing_moods(tmp_path: Path) -> None:
-    from core.catalog import label_moods, train_mood_model
+    from core.music.catalog import label_moods, train_mood_model
 
     training = load_catalog(requires(data_moods_path()))
     model = train_mood_model(training)
@@ -211,7 +211,7 @@ def test_label_cli_writes_a_loadable_labelled_catalog(
 ) -> None:
     import json
 
-    from core.catalog import main
+    from core.music.catalog import main
 
     source = requires(spotify_features_path())
     small = tmp_path / "small.csv"
@@ -230,7 +230,7 @@ def test_label_cli_writes_a_loadable_labelled_catalog(
 def test_label_cli_reports_unusable_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from core.catalog import main
+    from core.music.catalog import main
 
     requires(data_moods_path())
     starter_like = write(tmp_path, "title,artist,mood\nSong,x,Happy\n")

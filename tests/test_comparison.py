@@ -1,4 +1,5 @@
-"""core.comparison: model cards in, tables and figures out, every number equal to the card.
+"""core.analytics.comparison: cards in, tables and figures out, every number equal
+to the card.
 
 Real cards come from `MOODLENS_MODELS_DIR` when set, else the repo's models/ (tests skip with a
 reason when neither has a card yet). A peer card and two unreadable files are added in a temp
@@ -17,10 +18,10 @@ import pandas as pd
 import pytest
 
 from core import comparison as cmp
-from core.faces import FaceBox
 from core.labels import EMOTIONS
 from core.palette import EMOTION_COLORS
 from core.paths import MODELS_DIR
+from core.vision.faces import FaceBox
 
 
 def real_cards_folder() -> Path:
@@ -43,7 +44,7 @@ def real_cards_folder() -> Path:
 
 @pytest.fixture(scope="module")
 def real_cards() -> dict[str, dict]:
-    """Our trained models' cards (peers excluded), read here with json (not core.comparison)."""
+    """Our trained models' cards (peers excluded), read with json (not core.analytics)."""
     folder = real_cards_folder()
     found = {}
     for path in sorted(folder.glob("*.json")):

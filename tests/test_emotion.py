@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from core.emotion import (
+from core.emotion.model import (
     EmotionModel,
     EmotionSmoother,
     ModelLoadError,
@@ -15,8 +15,8 @@ from core.emotion import (
     card_accuracy,
     default_model_path,
 )
-from core.evaluate import classification_metrics
 from core.labels import EMOTIONS
+from core.training.evaluate import classification_metrics
 
 
 def test_every_shipped_model_has_a_card_and_stays_small():
@@ -126,7 +126,7 @@ def test_smoother_blends_and_forgets():
 
 
 def test_int8_export_halves_the_file_and_keeps_the_answers(shipped_model, public_test, tmp_path):
-    from core.emotion import npz_weight_format, save_npz_model
+    from core.emotion.model import npz_weight_format, save_npz_model
 
     x, y = public_test
     spec = json.loads(str(np.load(shipped_model.path)["arch"]))

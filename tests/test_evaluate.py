@@ -1,4 +1,4 @@
-"""core.evaluate: metric arithmetic and the CLI's JSON on a test-only npz."""
+"""core.training.evaluate: metric arithmetic and the CLI's JSON on a test-only npz."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from core.evaluate import classification_metrics, main
 from core.labels import EMOTIONS
+from core.training.evaluate import classification_metrics, main
 
 
 def test_metrics_match_hand_computation():
@@ -27,7 +27,7 @@ def test_metrics_match_hand_computation():
 
 
 def test_cli_on_a_test_only_npz(tmp_path, public_test, capsys):
-    from core.emotion import default_model_path
+    from core.emotion.model import default_model_path
 
     x, y = public_test
     path = tmp_path / "faces.npz"

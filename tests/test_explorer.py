@@ -1,4 +1,4 @@
-"""core.explorer: filters, numpy histograms, yearly bands, PCA map and profiles on real catalogs."""
+"""core.analytics.explorer: filters, histograms, yearly bands, PCA map, profiles, real catalogs."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 
 from core import explorer as ex
-from core.catalog import (
+from core.labels import MOODS
+from core.music.catalog import (
     AUDIO_FEATURES,
     data_moods_path,
     feature_columns,
     load_catalog,
     spotify_features_path,
 )
-from core.labels import MOODS
 from core.palette import FALLBACK_COLOR, MOOD_COLORS
 from core.paths import STARTER_CATALOG
 
@@ -150,7 +150,7 @@ def test_unlabelled_catalog_groups_by_genre(spotify: pd.DataFrame) -> None:
     top = list(spotify["genre"].value_counts().index)
     assert list(grouping.order) == top  # six genres: no "Other" needed
     message = ex.missing_moods_message(spotify)
-    assert message and "genre" in message and "core.catalog label" in message
+    assert message and "genre" in message and "core.music.catalog label" in message
     assert ex.missing_features_message(spotify) is None
 
 
@@ -274,7 +274,7 @@ def test_small_catalog_is_mapped_whole(moods: pd.DataFrame) -> None:
 
 
 def test_cluster_colouring_reuses_the_recommender(moods: pd.DataFrame) -> None:
-    from core.recommend import Recommender
+    from core.music.recommend import Recommender
 
     clustering = Recommender(moods).clusters()
     grouping = ex.cluster_grouping(moods, clustering)

@@ -1,4 +1,4 @@
-"""core.faces: detection on real faces in scenes, cropping at edges, upload decoding."""
+"""core.vision.faces: detection on real faces in scenes, cropping at edges, upload decoding."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.faces import (
+from core.vision.faces import (
     FaceBox,
     ImageError,
     crop_face,
@@ -16,7 +16,7 @@ from core.faces import (
     prepare_face,
     to_gray,
 )
-from core.scenes import background, layout, scene
+from tests.support.scenes import background, layout, scene
 
 
 def _first_detectable(detectable, n):

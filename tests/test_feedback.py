@@ -1,4 +1,4 @@
-"""core.feedback: votes and mood history persist in SQLite and shift future rankings."""
+"""core.music.feedback: votes and mood history persist in SQLite and shift future rankings."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.catalog import load_catalog
-from core.feedback import FeedbackStore, Preference, default_db_path
-from core.recommend import Recommendation, Recommender
+from core.music.catalog import load_catalog
+from core.music.feedback import FeedbackStore, Preference, default_db_path
+from core.music.recommend import Recommendation, Recommender
 
 CATALOG_CSV = "title,artist,genre,mood,popularity\n" + "".join(
     f"Sad {i},Artist {i},{'blues' if i < 4 else 'folk'},Sad,{90 - i}\n" for i in range(8)

@@ -1,4 +1,4 @@
-"""core.fer_data: readers, the carved validation split, duplicates, class weights."""
+"""core.training.fer_data: readers, the carved validation split, duplicates, class weights."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.fer_data import (
+from core.labels import EMOTIONS
+from core.training.fer_data import (
     FerDataError,
     carve_validation,
     class_weights,
     load_fer,
     unseen_mask,
 )
-from core.labels import EMOTIONS
 
 
 def test_shared_npz_has_the_documented_splits(fer):

@@ -1,4 +1,4 @@
-"""core.live: the frame pipeline the live page runs, on real faces in generated frames."""
+"""core.vision.live: the frame pipeline the live page runs, on real faces in generated frames."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import threading
 import av
 import numpy as np
 
-from core.faces import FaceBox, FaceDetector
-from core.live import FaceTracker, LiveAnalyzer, analyze_still, make_frame_callback
-from core.scenes import layout, scene
+from core.vision.faces import FaceBox, FaceDetector
+from core.vision.live import FaceTracker, LiveAnalyzer, analyze_still, make_frame_callback
+from tests.support.scenes import layout, scene
 
 
 def _face_ids(detectable, n):

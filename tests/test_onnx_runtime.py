@@ -1,13 +1,13 @@
-"""core.onnx_runtime: the ONNX Runtime path reproduces Keras, and the app falls back cleanly."""
+"""core.emotion.onnx_runtime: ONNX Runtime reproduces Keras; the app falls back cleanly."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.architectures import ArchSpec, build_model
-from core.emotion import EmotionModel
-from core.onnx_runtime import OnnxRunner, UnsupportedLayer, to_onnx
+from core.emotion.architectures import ArchSpec, build_model
+from core.emotion.model import EmotionModel
+from core.emotion.onnx_runtime import OnnxRunner, UnsupportedLayer, to_onnx
 
 
 def _with_random_statistics(model):

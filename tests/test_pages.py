@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.paths import REPO_ROOT
-from core.scenes import layout, scene
+from tests.support.scenes import layout, scene
 
 TIMEOUT = 120
 
@@ -93,7 +93,7 @@ def test_missing_model_is_explained(tmp_path, monkeypatch):
 
 
 def test_moodlens_model_picks_the_model_the_app_opens_with(monkeypatch):
-    from core.emotion import available_models
+    from core.emotion.model import available_models
 
     ranked = [p.stem for p in available_models()]
     app = open_page("pages/photo.py")
@@ -119,7 +119,7 @@ def test_malformed_catalog_falls_back_to_starter(tmp_path, monkeypatch):
 
 
 def test_history_page_lists_votes(tmp_path):
-    from core.feedback import FeedbackStore
+    from core.music.feedback import FeedbackStore
 
     store = FeedbackStore()
     store.record_mood("default", "happy")

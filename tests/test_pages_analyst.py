@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.catalog import data_moods_path, load_catalog, spotify_features_path
 from core.labels import EMOTIONS, MOODS
+from core.music.catalog import data_moods_path, load_catalog, spotify_features_path
 from core.paths import MODELS_DIR, REPO_ROOT, STARTER_CATALOG, fer2013_npz
 
 TIMEOUT = 180
@@ -339,7 +339,7 @@ def test_presenter_mode_steps_through_every_slide(monkeypatch) -> None:
 
 def test_comparison_without_cards_says_how_to_get_them(monkeypatch, tmp_path) -> None:
     app = comparison(monkeypatch, tmp_path)
-    assert "No model card" in texts(app) and "core.train" in texts(app)
+    assert "No model card" in texts(app) and "core.training.train" in texts(app)
     assert not app.get("plotly_chart")
 
 
@@ -372,8 +372,8 @@ def test_same_face_runs_every_shipped_model(monkeypatch) -> None:
     if not files:
         pytest.skip(f"no model file in {folder}")
     requires(fer2013_npz())
-    from core.emotion import EmotionModel
-    from core.fer_data import load_fer
+    from core.emotion.model import EmotionModel
+    from core.training.fer_data import load_fer
 
     app = comparison(monkeypatch, folder)
     app.number_input(key="cmp_fer_index").set_value(7)

@@ -1,4 +1,4 @@
-"""core.recommend: strategies move mood and features the way they promise."""
+"""core.music.recommend: strategies move mood and features the way they promise."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import io
 import pandas as pd
 import pytest
 
-from core.catalog import data_moods_path, load_catalog
 from core.labels import EMOTION_TO_MOOD, EMOTIONS
-from core.recommend import (
+from core.music.catalog import data_moods_path, load_catalog
+from core.music.recommend import (
     STRATEGY_MOODS,
     Recommendation,
     Recommender,
@@ -285,7 +285,7 @@ def test_more_like_this_for_outside_tracks(moods_recommender: Recommender) -> No
 
 
 def test_unlabelled_catalog_gets_estimated_cluster_moods() -> None:
-    from core.catalog import spotify_features_path
+    from core.music.catalog import spotify_features_path
 
     if not spotify_features_path().exists():
         pytest.skip("shared spotify_features_19k.csv.gz is absent (../shared/data/music)")
@@ -305,9 +305,9 @@ def test_unlabelled_catalog_gets_estimated_cluster_moods() -> None:
 def test_cli_json(which: str, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from core.catalog import spotify_features_path
+    from core.music.catalog import spotify_features_path
+    from core.music.recommend import main
     from core.paths import STARTER_CATALOG
-    from core.recommend import main
 
     path = {
         "starter": STARTER_CATALOG,
@@ -328,7 +328,7 @@ def test_cli_json(which: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_reports_bad_catalog(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
-    from core.recommend import main
+    from core.music.recommend import main
 
     bad = tmp_path / "bad.csv"
     bad.write_text("title,mood\nx,Happy\n")

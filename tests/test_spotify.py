@@ -1,4 +1,4 @@
-"""core.spotify against a local fake of the Spotify Web API (spotipy's real HTTP client)."""
+"""core.music.spotify against a local fake of the Spotify Web API (spotipy's real HTTP client)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from core.catalog import load_catalog
-from core.feedback import Preference
-from core.recommend import GENRE_AFFINITY, Recommender, genre_keywords
-from core.spotify import (
+from core.music.catalog import load_catalog
+from core.music.feedback import Preference
+from core.music.recommend import GENRE_AFFINITY, Recommender, genre_keywords
+from core.music.spotify import (
     SPOTIFY_GENRE_NAMES,
     SpotifyRecommender,
     SpotifyUnavailable,
     credentials_from_env,
     recommend_with_fallback,
 )
-from tests.fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify
+from tests.support.fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify
 
 
 @pytest.fixture()

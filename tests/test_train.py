@@ -1,4 +1,4 @@
-"""core.train: a one-epoch smoke training, per-epoch checkpoints and exact resume, the card."""
+"""core.training.train: one-epoch smoke run, per-epoch checkpoints, exact resume, card."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core import train as train_module
-from core.emotion import EmotionModel
+from core.emotion.model import EmotionModel
 from core.paths import fer2013_npz
 
 
@@ -145,7 +145,7 @@ def test_batch_norm_recalibration_is_a_no_op_without_batch_norm():
 def test_card_train_command_reproduces_the_recipe(extra):
     from dataclasses import asdict
 
-    from core.evaluate import _train_command
+    from core.training.evaluate import _train_command
 
     argv = ["--model", "resnet50v2", "--data", "fer.npz", "--name", "r", "--epochs", "3", *extra]
     config, _, _ = train_module.parse_args(argv)

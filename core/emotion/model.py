@@ -63,7 +63,7 @@ def npz_weight_format(path: Path) -> str:
 
 
 def _load_npz_model(path: Path):
-    from core.architectures import ArchSpec, build_model
+    from core.emotion.architectures import ArchSpec, build_model
 
     with np.load(path) as npz:
         spec = ArchSpec(**json.loads(str(npz["arch"])))
@@ -186,7 +186,7 @@ class EmotionModel:
         wanted = os.environ.get("MOODLENS_RUNTIME", self.runtime)
         if wanted in ("auto", "onnxruntime"):
             try:
-                from core.onnx_runtime import OnnxRunner, UnsupportedLayer
+                from core.emotion.onnx_runtime import OnnxRunner, UnsupportedLayer
 
                 runner = OnnxRunner(model)
                 probe = np.random.default_rng(0).uniform(0, 255, (4, *face_shape))

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.explorer import CATEGORY_COLORS
+from core.analytics.explorer import CATEGORY_COLORS
 from core.labels import EMOTIONS
 from core.palette import EMOTION_COLORS
 from core.paths import MODELS_DIR
@@ -622,7 +622,7 @@ def face_from_photo(image: np.ndarray, detector: Any) -> tuple[np.ndarray, bool]
     """
     import cv2
 
-    from core.faces import FACE_SIZE, fit_width, prepare_face, to_gray
+    from core.vision.faces import FACE_SIZE, fit_width, prepare_face, to_gray
 
     image = fit_width(image)
     gray = to_gray(image)

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.faces import FaceBox, FaceDetector
+from core.vision.faces import FaceBox, FaceDetector
 
 WIDTH, HEIGHT = 640, 480
 

@@ -19,8 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.catalog import CORE_FEATURES, feature_columns, has_audio_features, has_moods
 from core.labels import MOODS
+from core.music.catalog import CORE_FEATURES, feature_columns, has_audio_features, has_moods
 from core.palette import FALLBACK_COLOR, MOOD_COLORS
 
 NO_MOOD = "No mood"
@@ -111,7 +111,7 @@ def missing_moods_message(df: pd.DataFrame) -> str | None:
         how = "nothing (one group)"
     return (
         f"{df.attrs.get('name', 'This catalog')} has no mood labels, so charts are split by "
-        f"{how} instead. Give every track a mood with `python -m core.catalog label --in "
+        f"{how} instead. Give every track a mood with `python -m core.music.catalog label --in "
         "<catalog> --out <labelled.csv>` and load the labelled file to split by mood."
     )
 
@@ -646,8 +646,8 @@ def _top_loadings(loadings: pd.DataFrame, component: str, k: int = 2) -> str:
 
 
 def scale_for_radar(values: np.ndarray, features: Sequence[str]) -> np.ndarray:
-    """Features mapped onto 0..1 the way the recommender scales them (core.recommend)."""
-    from core.recommend import scale_features
+    """Features mapped onto 0..1 the way the recommender scales them (core.music.recommend)."""
+    from core.music.recommend import scale_features
 
     return scale_features(values, features)
 

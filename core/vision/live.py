@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from core.emotion import EmotionModel, EmotionSmoother
-from core.faces import FaceBox, FaceDetector, ImageError, is_blank, prepare_face, to_gray
+from core.emotion.model import EmotionModel, EmotionSmoother
 from core.labels import EMOTIONS
+from core.vision.faces import FaceBox, FaceDetector, ImageError, is_blank, prepare_face, to_gray
 
 # BGR colours for the on-frame labels, one per emotion (matches core.palette in spirit).
 _BOX_COLORS = {

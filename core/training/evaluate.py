@@ -1,11 +1,12 @@
 """Evaluate an emotion model and write model cards.
 
-    python -m core.evaluate --model models/cnn.npz --data ../shared/data/fer2013/fer2013.npz \
+    python -m core.training.evaluate --model models/cnn.npz \
+        --data ../shared/data/fer2013/fer2013.npz \
         --split test --json [--tta flip]
 
 Splits: `test` is FER2013 PublicTest (x_val in the shared npz, or x_test in an npz holding only
 a test set); `test_unseen` is PublicTest minus the images that also appear in Training; `val` is
-the validation split carved from Training (same seed as core.train); `train` is the rest.
+the validation split carved from Training (same seed as core.training.train); `train` is the rest.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def load_split(
     data: str | Path, split: str, seed: int = 1234, val_fraction: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
     """Faces and labels of a named split (see module doc)."""
-    from core.fer_data import carve_validation, load_fer, unseen_mask
+    from core.training.fer_data import carve_validation, load_fer, unseen_mask
 
     splits = load_fer(data)
     if split in ("test", "test_unseen"):
@@ -124,8 +125,8 @@ def _read_json(path: Path) -> dict | None:
 
 def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
     """Evaluate an exported model on every split and write `<model>.json` beside it."""
-    from core.emotion import EmotionModel, npz_weight_format
-    from core.fer_data import load_fer, unseen_mask
+    from core.emotion.model import EmotionModel, npz_weight_format
+    from core.training.fer_data import load_fer, unseen_mask
 
     state = json.loads((run_dir / "state.json").read_text())
     config = state["config"]
@@ -193,9 +194,10 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
         "runtime": model.runtime,
         "reproduce": {
             "train": _train_command(config),
-            "evaluate": f"python -m core.evaluate --model {_shown(model_path)} --data {data} "
+            "evaluate": f"python -m core.training.evaluate --model {_shown(model_path)} "
+            f"--data {data} "
             "--split test --json --tta flip",
-            "card": f"python -m core.evaluate --model {_shown(model_path)} --data {data} "
+            "card": f"python -m core.training.evaluate --model {_shown(model_path)} --data {data} "
             f"--card {_shown(run_dir)}",
         },
     }
@@ -205,7 +207,7 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
 
 
 def _train_command(config: dict) -> str:
-    """The core.train command line that reproduces a recipe."""
+    """The core.training.train command line that reproduces a recipe."""
     flags = [
         f"--model {config['model']}",
         f"--data {config['data']}",
@@ -227,7 +229,7 @@ def _train_command(config: dict) -> str:
     if config.get("budget_hours"):
         flags.append(f"--budget-hours {config['budget_hours']}")
     # Runs that predate batch-norm recalibration validated without it.
-    from core.train import TrainConfig
+    from core.training.train import TrainConfig
 
     recalibration = config.get("bn_recalibration_faces", 0)
     if recalibration != TrainConfig.bn_recalibration_faces:
@@ -265,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         print(write_card(args.model, args.card, args.data))
         return
 
-    from core.emotion import EmotionModel
+    from core.emotion.model import EmotionModel
 
     model = EmotionModel.load(args.model, input_scale=args.input_scale)
     x, y = load_split(args.data, args.split, args.seed)

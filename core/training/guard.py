@@ -15,7 +15,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-TRAINING_MARKER = "core.train"
+TRAINING_MODULES = ("core.train", "core.training.train")
 
 
 def _ancestors(pid: int) -> set[int]:
@@ -42,7 +42,7 @@ def training_pids() -> list[int]:
             continue
         words = [a.decode(errors="replace") for a in argv if a]
         is_training = any(
-            w == "-m" and i + 1 < len(words) and words[i + 1] == TRAINING_MARKER
+            w == "-m" and i + 1 < len(words) and words[i + 1] in TRAINING_MODULES
             for i, w in enumerate(words)
         )
         if is_training and int(entry.name) not in mine:

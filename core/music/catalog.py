@@ -7,7 +7,7 @@ Three formats are recognised (any other table with the same column names works t
   artist, id, release_date, popularity, length, audio features, mood, genre.
 * ``spotify_features`` - the Kaggle "Spotify Tracks DB" table (SpotifyFeatures.csv and subsets):
   genre, artist_name, track_name, track_id, popularity, audio features; no mood.
-* ``labelled`` - what ``python -m core.catalog label`` writes: the normalised columns plus
+* ``labelled`` - what ``python -m core.music.catalog label`` writes: the normalised columns plus
   ``mood_confidence`` (1.0 for moods the catalog had, the classifier's probability otherwise).
 
 `load_catalog` returns one normalised frame whatever the format (see `NORMALISED_COLUMNS`).
@@ -16,7 +16,7 @@ works by publication). A ``release_date`` column (Spotify exports) is trusted on
 Spotify uses placeholder dates such as 1900 or 1905 for tracks whose release date it does not
 know. Other years become NA.
 
-CLI: ``python -m core.catalog label --in X --out Y`` gives every unlabelled track a mood and a
+CLI: ``python -m core.music.catalog label --in X --out Y`` gives every unlabelled track a mood and a
 confidence from a scikit-learn classifier trained on a labelled catalog (see `train_mood_model`).
 """
 
@@ -605,9 +605,9 @@ def _info_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m core.catalog {label,info}``."""
+    """``python -m core.music.catalog {label,info}``."""
     parser = argparse.ArgumentParser(
-        prog="python -m core.catalog", description=__doc__.split("\n")[0]
+        prog="python -m core.music.catalog", description=__doc__.split("\n")[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
     label = commands.add_parser(

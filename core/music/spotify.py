@@ -33,9 +33,9 @@ from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.exceptions import SpotifyException, SpotifyOauthError
 from urllib3.util.retry import Retry
 
-from core.feedback import Preference
 from core.labels import EMOTIONS
-from core.recommend import (
+from core.music.feedback import Preference
+from core.music.recommend import (
     STRATEGIES,
     STRATEGY_VERBS,
     Probabilities,
@@ -622,9 +622,9 @@ def recommend_with_fallback(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m core.spotify {probe,recommend}`` with credentials from the environment."""
+    """``python -m core.music.spotify {probe,recommend}`` with credentials from the environment."""
     parser = argparse.ArgumentParser(
-        prog="python -m core.spotify", description=__doc__.split("\n")[0]
+        prog="python -m core.music.spotify", description=__doc__.split("\n")[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("probe", help="report which Spotify endpoints this app may use")

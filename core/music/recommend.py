@@ -1,4 +1,4 @@
-"""Emotion -> music recommendations from a normalised catalog (see core.catalog).
+"""Emotion -> music recommendations from a normalised catalog (see core.music.catalog).
 
 How a query is answered (`Recommender.recommend`):
 
@@ -18,7 +18,7 @@ How a query is answered (`Recommender.recommend`):
 4. Diversity: no artist appears twice in one list. Each track gets a one-line reason.
 
 `Recommender.more_like_this` finds neighbours of a track inside its k-means cluster (k chosen by
-silhouette, clusters named by their mood mix). CLI: ``python -m core.recommend --help``.
+silhouette, clusters named by their mood mix). CLI: ``python -m core.music.recommend --help``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.catalog import (
+from core.labels import EMOTIONS, MOODS
+from core.music.catalog import (
     MOOD_CONFIDENCE,
     CatalogError,
     feature_columns,
@@ -42,8 +43,7 @@ from core.catalog import (
     load_catalog,
     load_default_catalog,
 )
-from core.feedback import Preference
-from core.labels import EMOTIONS, MOODS
+from core.music.feedback import Preference
 
 STRATEGIES: tuple[str, ...] = ("match", "uplift", "calm")
 SPOTIFY_TRACK_URL = "https://open.spotify.com/track/"
@@ -851,9 +851,9 @@ def _parse_probs(text: str) -> dict[str, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m core.recommend --emotion sad --strategy uplift --catalog PATH -k 5 --json``."""
+    """``python -m core.music.recommend --emotion sad --strategy uplift -k 5 --json``."""
     parser = argparse.ArgumentParser(
-        prog="python -m core.recommend", description="Recommend tracks for an emotion."
+        prog="python -m core.music.recommend", description="Recommend tracks for an emotion."
     )
     face = parser.add_mutually_exclusive_group(required=True)
     face.add_argument("--emotion", choices=EMOTIONS, help="the face's emotion")
@@ -873,7 +873,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         recommender = Recommender(catalog)
         feedback = None
         if args.profile:
-            from core.feedback import FeedbackStore
+            from core.music.feedback import FeedbackStore
 
             feedback = FeedbackStore().preference(args.profile)
         recs = recommender.recommend(probabilities, args.strategy, k=args.k, feedback=feedback)
