@@ -1,56 +1,149 @@
-"""Run-time settings from the environment or Streamlit secrets (passed in as a mapping)."""
+"""Every run-time setting in one frozen object, read once from the environment and secrets.
+
+    settings = Settings.from_env(st.secrets)   # the page layer; core takes `settings` as given
+    settings.models_dir, settings.catalog_path, settings.spotify_credentials, ...
+
+Sources, first found wins: Streamlit secrets (a mapping: `[spotify] client_id`, `[webrtc]
+ice_servers`, ...), then `MOODLENS_*` / `SPOTIFY_*` environment variables. Secret values are
+kept out of `repr()` so a logged or displayed Settings never shows them.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.paths import MODELS_DIR
+from core.paths import MODELS_DIR, STARTER_CATALOG
 
 
 class SettingsError(ValueError):
     """A setting that cannot be used; the message names it and the fix."""
 
 
-def models_dir() -> Path:
-    """`MOODLENS_MODELS_DIR` if set, else the repo's models/."""
-    env = os.environ.get("MOODLENS_MODELS_DIR", "").strip()
-    return Path(env).expanduser() if env else MODELS_DIR
+def _lookup(secrets: Mapping[str, Any] | None, *path: str) -> str | None:
+    """A non-empty string from nested `secrets` (st.secrets or a dict); None when absent."""
+    node: Any = secrets
+    try:
+        for key in path:
+            if node is None or not hasattr(node, "get"):
+                return None
+            node = node.get(key)
+    except Exception:  # st.secrets raises when there is no secrets.toml
+        return None
+    return node.strip() or None if isinstance(node, str) else None
 
 
-def preferred_model() -> str | None:
-    """`MOODLENS_MODEL`: the shipped model (file stem, e.g. `resnet50v2`) the app opens with,
-    instead of the best on validation. None when unset."""
-    return os.environ.get("MOODLENS_MODEL", "").strip() or None
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the app and the CLIs may be configured with; defaults run fully offline."""
+
+    models_dir: Path = MODELS_DIR
+    preferred_model: str | None = None  # MOODLENS_MODEL: a shipped model's file stem
+    runtime: str | None = None  # MOODLENS_RUNTIME: "onnx" or "keras"
+    catalog_path: Path | None = None  # MOODLENS_CATALOG: the catalog the app opens with
+    feedback_db: Path | None = None  # MOODLENS_FEEDBACK_DB: the SQLite file for votes/moods
+    spotify_client_id: str | None = field(default=None, repr=False)
+    spotify_client_secret: str | None = field(default=None, repr=False)
+    spotify_api_base: str | None = None  # MOODLENS_SPOTIFY_API_BASE (tests: a local server)
+    spotify_token_url: str | None = None  # MOODLENS_SPOTIFY_TOKEN_URL
+    ice_servers_raw: Any = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(
+        cls, secrets: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Read every setting once from `secrets` (may be None) and the environment."""
+        env = os.environ if environ is None else environ
+        models = _env(env, "MOODLENS_MODELS_DIR")
+        catalog = _env(env, "MOODLENS_CATALOG")
+        feedback = _env(env, "MOODLENS_FEEDBACK_DB")
+        client_id, client_secret = None, None
+        for pair in (
+            (_lookup(secrets, "spotify", "client_id"), _lookup(secrets, "spotify", "client_secret")),
+            (_lookup(secrets, "SPOTIFY_CLIENT_ID"), _lookup(secrets, "SPOTIFY_CLIENT_SECRET")),
+            (_env(env, "SPOTIFY_CLIENT_ID"), _env(env, "SPOTIFY_CLIENT_SECRET")),
+            (_env(env, "SPOTIPY_CLIENT_ID"), _env(env, "SPOTIPY_CLIENT_SECRET")),
+        ):
+            if all(pair):
+                client_id, client_secret = pair
+                break
+        ice: Any = None
+        try:
+            webrtc = secrets.get("webrtc") if secrets is not None else None
+            if webrtc is not None and hasattr(webrtc, "get"):
+                ice = webrtc.get("ice_servers")
+        except Exception:  # st.secrets without a secrets.toml
+            ice = None
+        if ice is None:
+            ice = _env(env, "MOODLENS_ICE_SERVERS")
+        return cls(
+            models_dir=Path(models).expanduser() if models else MODELS_DIR,
+            preferred_model=_env(env, "MOODLENS_MODEL"),
+            runtime=_env(env, "MOODLENS_RUNTIME"),
+            catalog_path=Path(catalog).expanduser() if catalog else None,
+            feedback_db=Path(feedback).expanduser() if feedback else None,
+            spotify_client_id=client_id,
+            spotify_client_secret=client_secret,
+            spotify_api_base=_env(env, "MOODLENS_SPOTIFY_API_BASE"),
+            spotify_token_url=_env(env, "MOODLENS_SPOTIFY_TOKEN_URL"),
+            ice_servers_raw=ice,
+        )
+
+    @property
+    def spotify_credentials(self) -> tuple[str, str] | None:
+        """(client_id, client_secret), or None when either is missing."""
+        if self.spotify_client_id and self.spotify_client_secret:
+            return self.spotify_client_id, self.spotify_client_secret
+        return None
+
+    @property
+    def default_catalog(self) -> Path:
+        """The catalog the app opens with: MOODLENS_CATALOG, else the starter catalog."""
+        return self.catalog_path or STARTER_CATALOG
+
+    def ice_servers(self) -> list[dict[str, Any]]:
+        """ICE (STUN/TURN) servers for WebRTC; none by default (localhost needs none, and the
+        app then contacts no outside server). Raises SettingsError naming the fix."""
+        raw = self.ice_servers_raw
+        if raw is None:
+            return []
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError as error:
+                raise SettingsError(
+                    f"MOODLENS_ICE_SERVERS is not valid JSON ({error.msg}). Example: "
+                    '[{"urls": ["stun:stun.example.org:3478"]}]'
+                ) from error
+        servers = [dict(s) for s in raw] if isinstance(raw, list | tuple) else None
+        if servers is None or any("urls" not in s for s in servers):
+            raise SettingsError(
+                'ICE servers must be a list of objects with "urls" (and, for TURN, '
+                '"username" and "credential").'
+            )
+        return servers
 
 
 def ice_servers(secrets: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """ICE (STUN/TURN) servers for WebRTC: `[webrtc] ice_servers` in secrets, else the
-    `MOODLENS_ICE_SERVERS` JSON list, else none (localhost needs none, and the app then
-    contacts no outside server)."""
-    raw: Any = None
-    if secrets is not None:
-        section = secrets.get("webrtc") if hasattr(secrets, "get") else None
-        if section is not None and hasattr(section, "get"):
-            raw = section.get("ice_servers")
-    if raw is None:
-        text = os.environ.get("MOODLENS_ICE_SERVERS", "").strip()
-        if not text:
-            return []
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise SettingsError(
-                f"MOODLENS_ICE_SERVERS is not valid JSON ({error.msg}). Example: "
-                '[{"urls": ["stun:stun.example.org:3478"]}]'
-            ) from error
-    servers = [dict(s) for s in raw] if isinstance(raw, list | tuple) else None
-    if servers is None or any("urls" not in s for s in servers):
-        raise SettingsError(
-            'ICE servers must be a list of objects with "urls" (and, for TURN, '
-            '"username" and "credential").'
-        )
-    return servers
+    """`Settings.from_env(secrets).ice_servers()`."""
+    return Settings.from_env(secrets).ice_servers()
+
+
+def models_dir() -> Path:
+    """`MOODLENS_MODELS_DIR` if set, else the repo's models/."""
+    return Settings.from_env().models_dir
+
+
+def preferred_model() -> str | None:
+    """`MOODLENS_MODEL`: the shipped model the app opens with, instead of the best on
+    validation. None when unset."""
+    return Settings.from_env().preferred_model
