@@ -68,7 +68,10 @@ class Settings:
         feedback = _env(env, "MOODLENS_FEEDBACK_DB")
         client_id, client_secret = None, None
         for pair in (
-            (_lookup(secrets, "spotify", "client_id"), _lookup(secrets, "spotify", "client_secret")),
+            (
+                _lookup(secrets, "spotify", "client_id"),
+                _lookup(secrets, "spotify", "client_secret"),
+            ),
             (_lookup(secrets, "SPOTIFY_CLIENT_ID"), _lookup(secrets, "SPOTIFY_CLIENT_SECRET")),
             (_env(env, "SPOTIFY_CLIENT_ID"), _env(env, "SPOTIFY_CLIENT_SECRET")),
             (_env(env, "SPOTIPY_CLIENT_ID"), _env(env, "SPOTIPY_CLIENT_SECRET")),
