@@ -107,4 +107,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from core.training.guard import pause_training
+
+    with pause_training():  # a running training would skew the figures (and be slowed)
+        main()

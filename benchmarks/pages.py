@@ -225,4 +225,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core.training.guard import pause_training
+
+    with pause_training():  # a running training would skew the figures (and be slowed)
+        code = main()
+    sys.exit(code)

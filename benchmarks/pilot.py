@@ -35,7 +35,7 @@ def measure_speed(
     """Train `steps` batches of the real recipe; this process only (call in a fresh one).
 
     `threads` is "default" (TensorFlow's choice) or "INTRAxINTER" (e.g. "2x1"), applied
-    before TensorFlow starts, as `core.training.train --threads` does."""
+    before TensorFlow starts, as `core.train --threads` does."""
     import os
 
     import numpy as np
@@ -207,7 +207,7 @@ def main() -> None:
                     print(json.dumps(row), file=sys.stderr, flush=True)
     table = {
         "what": "training speed of each recipe on real FER2013 Training faces through the "
-        "core.training.train pipeline (SGD, augmentation, class weights), this 2-core CPU",
+        "core.train pipeline (SGD, augmentation, class weights), this 2-core CPU",
         "split": "FER2013 Training (validation carved with seed 1234, 10%) for accuracy runs",
         "command": "python benchmarks/pilot.py " + " ".join(sys.argv[1:]),
         "recipes": rows,

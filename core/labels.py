@@ -1,6 +1,9 @@
-"""Label vocabularies shared by every module: FER2013 emotions and catalog moods."""
+"""Facts shared by every module: FER2013's face geometry and emotions, and catalog moods."""
 
 from __future__ import annotations
+
+# FER2013 faces are 48x48 grayscale; every model takes faces of this size (it upscales inside).
+FACE_SIZE = 48
 
 # FER2013's own label order: index i of a model's output is EMOTIONS[i].
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

@@ -28,6 +28,23 @@ MOOD_COLORS: dict[str, str] = {
 
 FALLBACK_COLOR = "#BBBBBB"
 
+# Analyst pages (core.analytics). Categories that are neither moods nor emotions (genres,
+# k-means clusters, models): Paul Tol's colour-blind-safe qualitative scheme (plotly's "Safe"),
+# grey left for "Other".
+CATEGORY_COLORS: tuple[str, ...] = (
+    "#88CCEE", "#CC6677", "#DDCC77", "#117733", "#332288", "#AA4499", "#44AA99", "#999933",
+    "#882255", "#661100",
+)  # fmt: skip
+MODEL_COLORS = CATEGORY_COLORS
+LINE_COLOR = "#999933"  # Tol olive: mid-tone, readable on the light and the dark theme
+BAND_COLOR = "rgba(153, 153, 51, 0.3)"  # LINE_COLOR, translucent (percentile bands)
+ACCURACY_COLOR = "#88CCEE"  # Tol sky: readable on the light and the dark theme
+MACRO_F1_COLOR = "#DDCC77"  # Tol sand
+GRID_COLOR = "rgba(128, 128, 128, 0.45)"  # radar grid: readable on the light and the dark theme
+TRANSPARENT = "rgba(0, 0, 0, 0)"
+CONFUSION_COLORSCALE = "Blues"  # sequential: counts and row shares
+CORRELATION_COLORSCALE = "RdBu_r"  # diverging, centred on 0
+
 
 def color_of(label: str) -> str:
     """Colour of an emotion or mood name (any case); a light grey for anything else."""
@@ -41,3 +58,10 @@ def color_of(label: str) -> str:
 def color_sequence(labels: Iterable[str]) -> list[str]:
     """Colours for labels in order (plotly's ``color_discrete_sequence``)."""
     return [color_of(label) for label in labels]
+
+
+def bgr_of(label: str) -> tuple[int, int, int]:
+    """`color_of(label)` as an OpenCV BGR triple, for boxes and labels drawn on frames."""
+    hex_color = color_of(label).lstrip("#")
+    red, green, blue = (int(hex_color[i : i + 2], 16) for i in (0, 2, 4))
+    return blue, green, red

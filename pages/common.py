@@ -19,6 +19,7 @@ import streamlit.components.v1 as components
 
 import core  # noqa: F401  (loads pylibsrtp before TensorFlow; see core/__init__.py)
 from core.emotion.model import EmotionModel, ModelLoadError, available_models, card_accuracy
+from core.labels import FACE_SIZE
 from core.music.catalog import CatalogError, has_audio_features, load_catalog
 from core.music.feedback import FeedbackStore, default_db_path
 from core.music.recommend import STRATEGIES, Recommendation, Recommender
@@ -45,8 +46,8 @@ def _no_cleanup() -> None:
     """Replacement for Streamlit's per-run Keras/matplotlib cleanup (we use neither per run)."""
 
 
-def _leave_legacy_pages_mode() -> None:
-    """Run deep links through app.py's navigation.
+def route_through_app() -> None:
+    """Run deep links through app.py's navigation (every page calls this first).
 
     Streamlit decides once per process whether a `pages/` folder means its legacy multipage
     mode, and only `st.navigation` (in app.py) turns that off. So when the very first request
@@ -62,8 +63,6 @@ def _leave_legacy_pages_mode() -> None:
         PagesManager.uses_pages_directory = False
         st.rerun()
 
-
-_leave_legacy_pages_mode()
 
 STRATEGY_LABELS = {
     "match": "Match my mood",
@@ -87,7 +86,7 @@ def secrets() -> Mapping[str, Any]:
 def cached_model(path: str) -> EmotionModel:
     """Load a model file once per process; warm it up so the first frame is fast."""
     model = EmotionModel.load(path)
-    model.predict(np.zeros((1, 48, 48), dtype=np.uint8))
+    model.predict(np.zeros((1, FACE_SIZE, FACE_SIZE), dtype=np.uint8))
     return model
 
 

@@ -4,7 +4,13 @@ import plotly.express as px
 import streamlit as st
 
 from core.palette import EMOTION_COLORS
-from pages.common import feedback_store, profile_name
+from pages.common import (
+    feedback_store,
+    profile_name,
+    route_through_app,
+)
+
+route_through_app()  # first, so a deep link on a fresh server runs through app.py
 
 st.title(":material/history: My history")
 profile = profile_name()

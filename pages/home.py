@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-import pages.common  # noqa: F401  (routes deep links through app.py)
+from pages.common import route_through_app
+
+route_through_app()  # first, so a deep link on a fresh server runs through app.py
 
 st.title(":material/headphones: moodlens")
 st.markdown(

@@ -20,9 +20,12 @@ from pages.common import (
     model_choice,
     profile_name,
     render_songs,
+    route_through_app,
     secrets,
     song_controls,
 )
+
+route_through_app()  # first, so a deep link on a fresh server runs through app.py
 
 st.title(":material/videocam: Live camera")
 model = model_choice()

@@ -20,7 +20,15 @@ from core.labels import EMOTIONS
 from core.paths import fer2013_npz
 from core.settings import models_dir
 from core.vision.faces import ImageError, decode_image
-from pages.common import cached_model, cached_photo_detector, chart_with_data, deferred_csv
+from pages.common import (
+    cached_model,
+    cached_photo_detector,
+    chart_with_data,
+    deferred_csv,
+    route_through_app,
+)
+
+route_through_app()  # first, so a deep link on a fresh server runs through app.py
 
 PERCENT_COLUMNS = ("accuracy", "macro_f1", *[f"f1_{e}" for e in EMOTIONS])
 RESULT_KEY = "cmp_same_face_result"

@@ -16,7 +16,15 @@ import streamlit as st
 
 from core import explorer as ex
 from core.music.catalog import CORE_FEATURES, feature_columns
-from pages.common import active_catalog, active_recommender, chart_with_data, deferred_csv
+from pages.common import (
+    active_catalog,
+    active_recommender,
+    chart_with_data,
+    deferred_csv,
+    route_through_app,
+)
+
+route_through_app()  # first, so a deep link on a fresh server runs through app.py
 
 # --------------------------------------------------------------------------- cached work
 # Keys are the catalog fingerprint plus the filter selection; frames and groupings are passed

@@ -17,8 +17,11 @@ from pages.common import (
     model_choice,
     profile_name,
     render_songs,
+    route_through_app,
     song_controls,
 )
+
+route_through_app()  # first, so a deep link on a fresh server runs through app.py
 
 st.title(":material/photo_camera: Photo")
 st.caption("Your photo is analysed in memory on this machine and is not stored.")

@@ -50,3 +50,28 @@ def test_cli_on_a_test_only_npz(tmp_path, public_test, capsys):
     assert set(result["per_class"]) == set(EMOTIONS)
     assert np.array(result["confusion_matrix"]).sum() == 64
     assert result["latency"]["ms_per_face_batch1"] > 0
+
+
+def test_tencrop_views_are_corner_and_centre_crops_and_their_mirrors():
+    from core.training.evaluate import TENCROP_SIZE, tencrop_views
+
+    faces = np.zeros((3, 48, 48), np.uint8)
+    faces[:, :4, :4] = 255  # a bright top-left corner only the top-left crop keeps
+    views = tencrop_views(faces)
+    assert len(views) == 10 and all(v.shape == faces.shape for v in views)
+    for original, mirror in zip(views[::2], views[1::2], strict=True):
+        np.testing.assert_array_equal(mirror, original[:, :, ::-1])
+    corner_brightness = [v[:, :6, :6].mean() for v in views[::2]]
+    assert corner_brightness[0] > 100 and max(corner_brightness[1:]) < 1
+    assert TENCROP_SIZE < 48
+
+
+def test_tencrop_tta_averages_the_models_answers_over_the_ten_views(shipped_model, public_test):
+    from core.training.evaluate import predict_with_tta, tencrop_views
+
+    x = public_test[0][:16]
+    averaged = predict_with_tta(shipped_model, x, "tencrop")
+    by_view = [shipped_model.predict_batched(np.ascontiguousarray(v)) for v in tencrop_views(x)]
+    np.testing.assert_allclose(averaged, np.mean(by_view, axis=0), atol=1e-6)
+    np.testing.assert_allclose(averaged.sum(axis=1), 1.0, atol=1e-4)
+    assert not np.allclose(averaged, predict_with_tta(shipped_model, x, "none"), atol=1e-3)

@@ -8,7 +8,8 @@ import av
 import numpy as np
 
 from core.vision.faces import FaceBox, FaceDetector
-from core.vision.live import FaceTracker, LiveAnalyzer, analyze_still, make_frame_callback
+from core.vision.live import LiveAnalyzer, analyze_still, make_frame_callback
+from core.vision.tracking import FaceTracker
 from tests.support.scenes import layout, scene
 
 

@@ -339,7 +339,7 @@ def test_presenter_mode_steps_through_every_slide(monkeypatch) -> None:
 
 def test_comparison_without_cards_says_how_to_get_them(monkeypatch, tmp_path) -> None:
     app = comparison(monkeypatch, tmp_path)
-    assert "No model card" in texts(app) and "core.training.train" in texts(app)
+    assert "No model card" in texts(app) and "core.train" in texts(app)
     assert not app.get("plotly_chart")
 
 

@@ -8,9 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from core import train as train_module
 from core.emotion.model import EmotionModel
 from core.paths import fer2013_npz
+from core.training import train as train_module
+from core.training.batch_norm import recalibrate_batch_norm
 
 
 @pytest.fixture
@@ -114,7 +115,7 @@ def test_batch_norm_recalibration_sets_statistics_of_clean_faces_in_nested_model
         layer.moving_variance.assign([1.0])
     faces = np.random.default_rng(0).integers(100, 200, (256, 6, 6)).astype(np.uint8)
 
-    assert train_module.recalibrate_batch_norm(model, faces, batch_size=64) == 2
+    assert recalibrate_batch_norm(model, faces, batch_size=64) == 2
 
     outer = bns[0]
     batch_vars = [faces[i : i + 64].astype(np.float64).var() for i in range(0, 256, 64)]
@@ -131,7 +132,7 @@ def test_batch_norm_recalibration_is_a_no_op_without_batch_norm():
 
     inputs = keras.Input((6, 6, 1))
     model = keras.Model(inputs, keras.layers.Flatten()(inputs))
-    assert train_module.recalibrate_batch_norm(model, np.zeros((8, 6, 6), np.uint8), 4) == 0
+    assert recalibrate_batch_norm(model, np.zeros((8, 6, 6), np.uint8), 4) == 0
 
 
 @pytest.mark.parametrize(
@@ -140,16 +141,17 @@ def test_batch_norm_recalibration_is_a_no_op_without_batch_norm():
         [],
         ["--budget-hours", "0.5", "--export-format", "int8", "--bn-recalibration-faces", "0"],
         ["--precision", "bf16", "--optimizer", "sgd", "--lr", "0.03", "--limit", "300"],
+        ["--image-size", "96", "--threads", "2x1", "--dropout", "0.2"],
     ],
 )
 def test_card_train_command_reproduces_the_recipe(extra):
     from dataclasses import asdict
 
-    from core.training.evaluate import _train_command
+    from core.training.recipe import train_command
 
     argv = ["--model", "resnet50v2", "--data", "fer.npz", "--name", "r", "--epochs", "3", *extra]
     config, _, _ = train_module.parse_args(argv)
-    command = _train_command(asdict(config))
+    command = train_command(asdict(config))
     assert command.startswith("python -m core.train ")
     again, _, _ = train_module.parse_args(command.split()[3:])
     assert asdict(again) == asdict(config)

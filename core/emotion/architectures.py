@@ -12,9 +12,8 @@ from dataclasses import asdict, dataclass
 import keras
 from keras import layers
 
-from core.labels import NUM_EMOTIONS
+from core.labels import FACE_SIZE, NUM_EMOTIONS
 
-FACE_SIZE = 48
 BACKBONES = ("resnet50v2", "vgg16", "vgg19", "efficientnetb0")
 ARCHITECTURES = ("cnn", "cnn_plus", *BACKBONES)
 

@@ -18,11 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.labels import EMOTIONS, NUM_EMOTIONS
-from core.paths import MODELS_DIR
+from core.labels import FACE_SIZE, NUM_EMOTIONS
 
 log = logging.getLogger(__name__)
-FACE_SIZE = 48
 
 
 class ModelLoadError(RuntimeError):
@@ -205,44 +203,6 @@ class EmotionModel:
     @property
     def parameters(self) -> int:
         return int(self.keras_model.count_params())
-
-
-def card_accuracy(model_path: Path, split: str = "val") -> float | None:
-    """A shipped model's accuracy on `split` from its card, or None without a readable one."""
-    try:
-        card = json.loads(model_path.with_suffix(".json").read_text())
-        return float(card["metrics"][split]["accuracy"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def available_models(models_dir: Path = MODELS_DIR, first: str | None = None) -> list[Path]:
-    """Shipped model files, best first: by their card's accuracy on the validation split carved
-    from Training (never PublicTest, which only reports); models without a card come last.
-    The model named `first` (a file stem), if shipped, leads instead."""
-
-    def rank(path: Path) -> tuple[bool, float, str]:
-        accuracy = card_accuracy(path, "val")
-        return (path.stem != first, -accuracy if accuracy is not None else 1.0, path.stem)
-
-    return sorted(models_dir.glob("*.npz"), key=rank)
-
-
-def default_model_path(models_dir: Path = MODELS_DIR, first: str | None = None) -> Path:
-    """The model the app loads when the user picks none: `first` if shipped, else the best."""
-    models = available_models(models_dir, first)
-    if not models:
-        raise ModelLoadError(
-            f"No emotion model in {models_dir}. Restore models/ from the repository or train "
-            "one: python -m core.train --model cnn --data ../shared/data/fer2013/fer2013.npz"
-        )
-    return models[0]
-
-
-def top_emotion(probabilities: np.ndarray) -> tuple[str, float]:
-    """The most likely emotion and its probability."""
-    index = int(np.argmax(probabilities))
-    return EMOTIONS[index], float(probabilities[index])
 
 
 class EmotionSmoother:

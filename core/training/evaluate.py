@@ -6,7 +6,7 @@
 
 Splits: `test` is FER2013 PublicTest (x_val in the shared npz, or x_test in an npz holding only
 a test set); `test_unseen` is PublicTest minus the images that also appear in Training; `val` is
-the validation split carved from Training (same seed as core.training.train); `train` is the rest.
+the validation split carved from Training (same seed as core.train); `train` is the rest.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.labels import EMOTIONS, NUM_EMOTIONS
+from core.labels import EMOTIONS, FACE_SIZE, NUM_EMOTIONS
+from core.training.recipe import train_command
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -66,7 +67,7 @@ def measure_latency(model, repeats: int = 30) -> dict:
     rng = np.random.default_rng(0)
     result = {}
     for batch in (1, 32):
-        faces = rng.integers(0, 256, (batch, 48, 48), dtype=np.uint8)
+        faces = rng.integers(0, 256, (batch, FACE_SIZE, FACE_SIZE), dtype=np.uint8)
         for _ in range(3):
             model.predict(faces)
         times = []
@@ -97,9 +98,42 @@ def load_split(
     return x[idx], y[idx]
 
 
-def evaluate(model, x: np.ndarray, y: np.ndarray, tta_flip: bool = False) -> dict:
-    probabilities = model.predict_batched(x, tta_flip=tta_flip)
-    return classification_metrics(y, probabilities)
+TTA_MODES = ("none", "flip", "tencrop")
+TENCROP_SIZE = 44  # of 48: the training augmentation shifts and zooms by up to 10%
+
+
+def tencrop_views(faces: np.ndarray, crop: int = TENCROP_SIZE) -> list[np.ndarray]:
+    """The ten-crop test-time views of (n, 48, 48) faces: the four corner crops and the centre
+    crop, each resized back to 48x48, and their mirror images."""
+    import cv2
+
+    size = faces.shape[1]
+    offsets = [(0, 0), (0, size - crop), (size - crop, 0), (size - crop, size - crop)]
+    offsets.append(((size - crop) // 2, (size - crop) // 2))
+    views = []
+    for top, left in offsets:
+        crops = faces[:, top : top + crop, left : left + crop]
+        resized = np.stack(
+            [cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in crops]
+        ) if len(crops) else faces[:, :size, :size]  # fmt: skip
+        views += [resized, resized[:, :, ::-1]]
+    return views
+
+
+def predict_with_tta(model, faces: np.ndarray, tta: str = "none") -> np.ndarray:
+    """Class probabilities for `faces`, averaged over the views of a test-time augmentation:
+    "none", "flip" (the face and its mirror) or "tencrop" (`tencrop_views`)."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"unknown TTA {tta!r}; choose from {', '.join(TTA_MODES)}")
+    if tta == "tencrop":
+        views = tencrop_views(faces)
+        return np.mean([model.predict_batched(np.ascontiguousarray(v)) for v in views], axis=0)
+    return model.predict_batched(faces, tta_flip=tta == "flip")
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, tta: str = "none") -> dict:
+    """Accuracy, macro-F1, per-class metrics and confusion of `model` on (x, y)."""
+    return classification_metrics(y, predict_with_tta(model, x, tta))
 
 
 def _training_status(state: dict) -> str:
@@ -141,9 +175,9 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
     if "test" in splits.arrays:
         x_test, y_test = splits.get("test")
         unseen = unseen_mask(x_test, [splits.get("train")[0]]) if "train" in splits.arrays else None
-        for tta in (False, True):
-            suffix = "_tta_flip" if tta else ""
-            probabilities = model.predict_batched(x_test, tta_flip=tta)
+        for tta in TTA_MODES:
+            suffix = "" if tta == "none" else f"_tta_{tta}"
+            probabilities = predict_with_tta(model, x_test, tta)
             metrics["test" + suffix] = classification_metrics(y_test, probabilities)
             if unseen is not None:
                 metrics["test_unseen" + suffix] = classification_metrics(
@@ -169,7 +203,7 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
         "data": {
             "source": str(Path(data).name),
             "splits": SPLIT_NAMES,
-            "counts": {k: v["n"] for k, v in metrics.items() if not k.endswith("flip")},
+            "counts": {k: v["n"] for k, v in metrics.items() if "_tta_" not in k},
             "validation_carving": state["split"],
         },
         "recipe": config,
@@ -193,7 +227,7 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
         "latency": measure_latency(model),
         "runtime": model.runtime,
         "reproduce": {
-            "train": _train_command(config),
+            "train": train_command(config),
             "evaluate": f"python -m core.training.evaluate --model {_shown(model_path)} "
             f"--data {data} "
             "--split test --json --tta flip",
@@ -206,41 +240,6 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
     return card_path
 
 
-def _train_command(config: dict) -> str:
-    """The core.training.train command line that reproduces a recipe."""
-    flags = [
-        f"--model {config['model']}",
-        f"--data {config['data']}",
-        f"--name {config['name']}",
-        f"--epochs {config['epochs']}",
-        f"--image-size {config['image_size']}",
-        f"--batch-size {config['batch_size']}",
-        f"--seed {config['seed']}",
-        f"--precision {config['precision']}",
-        f"--optimizer {config['optimizer']}",
-        f"--lr {config['lr']}",
-        f"--weight-decay {config['weight_decay']}",
-        f"--warmup-epochs {config['warmup_epochs']}",
-        f"--label-smoothing {config['label_smoothing']}",
-        f"--class-weight-power {config['class_weight_power']}",
-        f"--erase-probability {config['erase_probability']}",
-        f"--dropout {config['dropout']}",
-    ]
-    if config.get("budget_hours"):
-        flags.append(f"--budget-hours {config['budget_hours']}")
-    # Runs that predate batch-norm recalibration validated without it.
-    from core.training.train import TrainConfig
-
-    recalibration = config.get("bn_recalibration_faces", 0)
-    if recalibration != TrainConfig.bn_recalibration_faces:
-        flags.append(f"--bn-recalibration-faces {recalibration}")
-    if config.get("export_format", "float16") != "float16":
-        flags.append(f"--export-format {config['export_format']}")
-    if config.get("limit"):
-        flags.append(f"--limit {config['limit']}")
-    return "python -m core.train " + " ".join(flags)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -248,7 +247,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", required=True, type=Path, help=".npz, .keras or .h5 model")
     parser.add_argument("--data", required=True, help="npz / fer2013.csv / image folders")
     parser.add_argument("--split", default="test", choices=tuple(SPLIT_NAMES))
-    parser.add_argument("--tta", choices=("none", "flip"), default="none")
+    parser.add_argument(
+        "--tta", choices=TTA_MODES, default="none", help="test-time augmentation (flip, ten-crop)"
+    )
     parser.add_argument(
         "--input-scale",
         choices=("0-255", "0-1", "-1-1"),
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
         "split": args.split,
         "split_name": SPLIT_NAMES[args.split],
         "tta": args.tta,
-        **evaluate(model, x, y, tta_flip=args.tta == "flip"),
+        **evaluate(model, x, y, tta=args.tta),
         "latency": measure_latency(model),
     }
     if args.json:

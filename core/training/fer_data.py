@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.labels import EMOTIONS, NUM_EMOTIONS
+from core.labels import EMOTIONS, FACE_SIZE, NUM_EMOTIONS
 
-FACE_SIZE = 48
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 # Folder/CSV split names mapped to our split names.
 _SPLIT_ALIASES = {

@@ -11,7 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-FACE_SIZE = 48
+from core.labels import FACE_SIZE
+
 MAX_IMAGE_PIXELS = 40_000_000
 MAX_UPLOAD_BYTES = 25_000_000
 

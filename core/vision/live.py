@@ -17,18 +17,9 @@ import numpy as np
 
 from core.emotion.model import EmotionModel, EmotionSmoother
 from core.labels import EMOTIONS
+from core.palette import bgr_of
 from core.vision.faces import FaceBox, FaceDetector, ImageError, is_blank, prepare_face, to_gray
-
-# BGR colours for the on-frame labels, one per emotion (matches core.palette in spirit).
-_BOX_COLORS = {
-    "angry": (60, 60, 230),
-    "disgust": (60, 160, 60),
-    "fear": (180, 80, 160),
-    "happy": (40, 200, 250),
-    "sad": (200, 120, 40),
-    "surprise": (40, 140, 250),
-    "neutral": (180, 180, 180),
-}
+from core.vision.tracking import FaceTracker
 
 
 @dataclass(frozen=True)
@@ -58,82 +49,12 @@ class LiveSnapshot:
     fps: float
     timeline: list[tuple[float, np.ndarray]]
     window_probabilities: np.ndarray | None
-    updated_at: float
 
     @property
     def dominant_emotion(self) -> str | None:
         if self.window_probabilities is None:
             return None
         return EMOTIONS[int(np.argmax(self.window_probabilities))]
-
-
-class FaceTracker:
-    """Greedy IoU matching of this frame's boxes to last frame's, giving stable ids.
-
-    Each track keeps a smoothed box (`box_of`): an exponential moving average of its detections
-    with weight `box_alpha` on the newest, so drawn boxes do not jitter with the detector.
-    """
-
-    def __init__(self, min_iou: float = 0.3, max_missed: int = 15, box_alpha: float = 0.5) -> None:
-        self.min_iou = min_iou
-        self.max_missed = max_missed
-        self.box_alpha = box_alpha
-        self._tracks: dict[int, tuple[FaceBox, int]] = {}
-        self._next_id = 1
-
-    def update(self, boxes: list[FaceBox]) -> list[int]:
-        """An id per box (same order); unmatched boxes get new ids, lost tracks expire."""
-        pairs = sorted(
-            (
-                (box.iou(old), i, track_id)
-                for i, box in enumerate(boxes)
-                for track_id, (old, _) in self._tracks.items()
-            ),
-            reverse=True,
-        )
-        ids: list[int | None] = [None] * len(boxes)
-        used: set[int] = set()
-        for overlap, i, track_id in pairs:
-            if overlap < self.min_iou:
-                break
-            if ids[i] is None and track_id not in used:
-                ids[i] = track_id
-                used.add(track_id)
-        for i, box in enumerate(boxes):
-            if ids[i] is None:
-                ids[i] = self._next_id
-                self._next_id += 1
-            previous = self._tracks.get(ids[i])
-            smoothed = box if previous is None else _blend(previous[0], box, self.box_alpha)
-            self._tracks[ids[i]] = (smoothed, 0)
-        for track_id in list(self._tracks):
-            if track_id not in ids:
-                box, missed = self._tracks[track_id]
-                if missed + 1 > self.max_missed:
-                    del self._tracks[track_id]
-                else:
-                    self._tracks[track_id] = (box, missed + 1)
-        return [int(i) for i in ids]
-
-    def box_of(self, track_id: int) -> FaceBox:
-        """The track's smoothed box."""
-        return self._tracks[track_id][0]
-
-    def recent_boxes(self, max_missed: int = 1) -> list[FaceBox]:
-        """Boxes of tracks seen within the last `max_missed` frames, largest first."""
-        boxes = [box for box, missed in self._tracks.values() if missed <= max_missed]
-        return sorted(boxes, key=lambda b: b.area, reverse=True)
-
-    def reset(self) -> None:
-        self._tracks.clear()
-
-
-def _blend(old: FaceBox, new: FaceBox, alpha: float) -> FaceBox:
-    """`alpha` of the new box plus the rest of the old one, coordinate by coordinate."""
-    mix = [round(alpha * n + (1 - alpha) * o) for o, n in zip(
-        (old.x, old.y, old.w, old.h), (new.x, new.y, new.w, new.h), strict=True
-    )]  # fmt: skip
-    return FaceBox(*mix)
 
 
 @dataclass
@@ -176,7 +97,6 @@ class LiveAnalyzer:
         self._timeline: deque[tuple[float, np.ndarray]] = deque(
             maxlen=int(self.timeline_seconds / self.timeline_interval)
         )
-        self._updated = 0.0
         self._since_full_search = 0
         self._last_frame: np.ndarray | None = None
         self.last_times = StageTimes()
@@ -251,7 +171,6 @@ class LiveAnalyzer:
             self._status = status
             self._frames += 1
             self._frame_times.append(now)
-            self._updated = now
             if results and (
                 not self._timeline or now - self._timeline[-1][0] >= self.timeline_interval
             ):
@@ -294,7 +213,6 @@ class LiveAnalyzer:
                 fps,
                 list(self._timeline),
                 window,
-                self._updated,
             )
 
     def reset(self) -> None:
@@ -316,7 +234,7 @@ def annotate(frame: np.ndarray, results: list[FaceResult]) -> np.ndarray:
     out = frame.copy()
     thickness = max(2, round(min(out.shape[:2]) / 240))
     for face in results:
-        color = _BOX_COLORS[face.label]
+        color = bgr_of(face.label)
         box = face.box
         cv2.rectangle(out, (box.x, box.y), (box.x + box.w, box.y + box.h), color, thickness)
         text = f"#{face.face_id} {face.label} {face.confidence:.0%}"

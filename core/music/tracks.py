@@ -1,0 +1,68 @@
+"""One recommended track (`Recommendation`), from the local catalog or Spotify, and its links."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SPOTIFY_TRACK_URL = "https://open.spotify.com/track/"
+SPOTIFY_EMBED_URL = "https://open.spotify.com/embed/track/"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended track and why it was chosen."""
+
+    title: str
+    artist: str
+    album: str | None
+    year: int | None
+    genre: str | None
+    mood: str | None
+    popularity: float | None
+    track_id: str | None
+    reason: str
+    score: float
+    features: dict[str, float] = field(default_factory=dict)
+    image_url: str | None = None
+    external_url: str | None = None
+    preview_url: str | None = None
+    source: str = "catalog"
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the track: its Spotify id, else artist and title."""
+        return track_key(self.track_id, self.title, self.artist)
+
+    @property
+    def url(self) -> str | None:
+        """Link to the track on Spotify, when it has an id."""
+        if self.external_url:
+            return self.external_url
+        return spotify_url(self.track_id) if self.track_id else None
+
+    @property
+    def embed(self) -> str | None:
+        """Spotify embed-player URL, when the track has an id."""
+        return embed_url(self.track_id) if self.track_id else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict, with key, url and embed added."""
+        return {**asdict(self), "key": self.key, "url": self.url, "embed_url": self.embed}
+
+
+def track_key(track_id: str | None, title: str, artist: str) -> str:
+    """Identity of a track: the Spotify id when known, else ``artist::title`` lower-cased."""
+    if track_id:
+        return str(track_id)
+    return f"{str(artist).strip().lower()}::{str(title).strip().lower()}"
+
+
+def spotify_url(track_id: str) -> str:
+    """Public Spotify page of a track."""
+    return f"{SPOTIFY_TRACK_URL}{track_id}"
+
+
+def embed_url(track_id: str) -> str:
+    """Spotify's embeddable player for a track (for an iframe)."""
+    return f"{SPOTIFY_EMBED_URL}{track_id}"
