@@ -141,7 +141,7 @@ def test_batch_norm_recalibration_is_a_no_op_without_batch_norm():
         [],
         ["--budget-hours", "0.5", "--export-format", "int8", "--bn-recalibration-faces", "0"],
         ["--precision", "bf16", "--optimizer", "sgd", "--lr", "0.03", "--limit", "300"],
-        ["--image-size", "96", "--threads", "2x1", "--dropout", "0.2"],
+        ["--image-size", "96", "--threads", "2x1", "--dropout", "0.2", "--patience", "10"],
     ],
 )
 def test_card_train_command_reproduces_the_recipe(extra):

@@ -140,6 +140,9 @@ def _training_status(state: dict) -> str:
     done, planned = state["epoch"], state["config"]["epochs"]
     if not state.get("finished"):
         return f"interim: best of {done} of {planned} epochs so far; the run continues"
+    if state.get("stopped_early"):
+        best = state["best_epoch"]
+        return f"stopped after {done} of {planned} epochs: no better validation since epoch {best}"
     if state.get("stopped_by_budget"):
         return f"stopped by its CPU budget after {done} of {planned} epochs"
     return "finished"

@@ -49,6 +49,7 @@ class TrainConfig:
     export_format: str = "float16"
     bn_recalibration_faces: int = 2048
     threads: str = "default"
+    patience: int = 0  # stop when validation has not improved for this many epochs (0: never)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -86,6 +87,8 @@ def train_command(config: dict) -> str:
         flags.append(f"--export-format {config['export_format']}")
     if config.get("limit"):
         flags.append(f"--limit {config['limit']}")
+    if config.get("patience"):
+        flags.append(f"--patience {config['patience']}")
     if config.get("threads", "default") != "default":
         flags.append(f"--threads {config['threads']}")
     return "python -m core.train " + " ".join(flags)
@@ -142,6 +145,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
         help='TensorFlow thread pools: "default" (fastest here, benchmarks/pilot.py) or '
         "INTRAxINTER such as 2x1",
     )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=0,
+        help="stop when validation accuracy has not improved for N epochs (0: run the schedule)",
+    )
     p.add_argument("--limit", type=int, help="train on this many faces only (smoke tests)")
     p.add_argument(
         "--export-format",
@@ -191,6 +200,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
         bn_recalibration_faces=args.bn_recalibration_faces,
         dropout=args.dropout,
         threads=args.threads,
+        patience=args.patience,
         limit=args.limit,
         export=not args.no_export,
         export_format=args.export_format or "float16",

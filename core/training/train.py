@@ -383,10 +383,14 @@ def train(
             f"{data.val_faces} val faces, {data.steps_per_epoch} steps/epoch, {config.precision}"
         )
 
-    stopped_by_budget = False
+    stopped_by_budget = stopped_early = False
     for epoch in range(state["epoch"], config.epochs):
         if _over_budget(config, state):
             stopped_by_budget = True
+            break
+        if config.patience and epoch - state["best_epoch"] >= config.patience:
+            _log(f"no better validation for {config.patience} epochs: stopping")
+            stopped_early = True
             break
         record = train_one_epoch(model, config, data, epoch)
         save_epoch(run_dir, model, state, record)
@@ -398,8 +402,9 @@ def train(
             f"{state['cpu_seconds'] / 3600:.2f} CPU-h total)"
         )
 
-    state["finished"] = state["epoch"] >= config.epochs or stopped_by_budget
+    state["finished"] = state["epoch"] >= config.epochs or stopped_by_budget or stopped_early
     state["stopped_by_budget"] = stopped_by_budget
+    state["stopped_early"] = stopped_early
     _atomic_write_json(run_dir / "state.json", state)
     if state["finished"] and config.export:
         spec = ArchSpec(config.model, config.image_size, config.channels, config.dropout)
