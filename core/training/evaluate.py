@@ -224,7 +224,8 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
             **export_cost,
         },
         "history": history,
-        "pilot": _read_json(run_dir / "pilot.json"),
+        "pilot": _read_json(run_dir / "pilot.json"),  # speed of each recipe
+        "accuracy_pilot": _read_json(run_dir / "accuracy_pilot.json"),  # short runs, validation
         "parameters": model.parameters,
         "file_size_bytes": model_path.stat().st_size,
         "latency": measure_latency(model),

@@ -64,8 +64,9 @@ def export_interim(run_dir: Path, out: str | None = None, export_format: str | N
         snapshot = Path(tmp)
         shutil.copy(run_dir / "best.weights.h5", snapshot / "best.weights.h5")
         (snapshot / "state.json").write_text(json.dumps(state))
-        if (run_dir / "pilot.json").exists():
-            shutil.copy(run_dir / "pilot.json", snapshot / "pilot.json")
+        for pilot in ("pilot.json", "accuracy_pilot.json"):
+            if (run_dir / pilot).exists():
+                shutil.copy(run_dir / pilot, snapshot / pilot)
         from core.training.train import set_precision
 
         set_precision(config.precision)
