@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 import core  # noqa: F401
-from core.emotion.model import EmotionModel, available_models
+from core.emotion.cards import available_models
+from core.emotion.model import EmotionModel
 
 
 def measure(model: EmotionModel, batch: int, repeats: int) -> dict:

@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 import core  # noqa: F401
-from core.emotion.model import EmotionModel, default_model_path
+from core.emotion.cards import default_model_path
+from core.emotion.model import EmotionModel
 from core.paths import fer2013_npz
 from core.training.fer_data import load_fer
 from core.vision.faces import FaceBox, FaceDetector

@@ -1,7 +1,8 @@
 """Model comparison: how the shipped emotion models (and the `fer` peer) compare.
 
-Every number comes from the model cards `models/*.json` (or `MOODLENS_MODELS_DIR`); tables and
-figures are built in core.comparison. Presenter mode shows one large chart per screen.
+Every number comes from the model cards `models/*.json` (or `MOODLENS_MODELS_DIR`), read by
+core.emotion.cards; tables are built in core.analytics.comparison, figures and presenter slides
+in core.analytics.comparison_figures. Presenter mode shows one large chart per screen.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import comparison as cmp
-from core.analytics.explorer import figure_config
-from core.emotion.model import ModelLoadError, available_models
+from core.analytics import comparison as cmp
+from core.analytics import comparison_figures as figs
+from core.analytics.charts import figure_config
+from core.emotion.cards import MISSING, CardSet, available_models, load_cards, split_label
+from core.emotion.model import ModelLoadError
 from core.labels import EMOTIONS
 from core.paths import fer2013_npz
 from core.settings import models_dir
@@ -68,10 +71,10 @@ def _column_config() -> dict[str, object]:
 # --------------------------------------------------------------------------- normal view
 
 
-def overview_tab(cards: cmp.CardSet, split: str) -> None:
+def overview_tab(cards: CardSet, split: str) -> None:
     table = cmp.summary_table(cards, split)
     st.dataframe(
-        table, hide_index=True, column_config=_column_config(), placeholder=cmp.MISSING,
+        table, hide_index=True, column_config=_column_config(), placeholder=MISSING,
         key="cmp_table",
     )  # fmt: skip
     st.download_button(
@@ -84,9 +87,9 @@ def overview_tab(cards: cmp.CardSet, split: str) -> None:
     )
     left, right = st.columns(2)
     with left:
-        show_chart(cmp.overview_figure(table, split), table, "accuracy")
+        show_chart(figs.overview_figure(table, split), table, "accuracy")
     with right:
-        show_chart(cmp.speed_figure(table, split), table, "speed")
+        show_chart(figs.speed_figure(table, split), table, "speed")
     peers = [c.name for c in cards.cards if c.is_peer]
     if peers:
         st.caption(
@@ -101,13 +104,13 @@ def overview_tab(cards: cmp.CardSet, split: str) -> None:
                 st.code("\n".join(str(v) for v in reproduce.values()), language="bash")
 
 
-def training_tab(cards: cmp.CardSet) -> None:
+def training_tab(cards: CardSet) -> None:
     history = cmp.history_frame(cards)
     missing = [c.name for c in cards.cards if not c.history]
     if history.empty:
         st.info("No card has a training history (per-epoch loss and accuracy).")
         return
-    colors = cmp.model_colors(cards.names)
+    colors = figs.model_colors(cards.names)
     x = st.radio(
         "Against",
         list(cmp.TRAINING_X),
@@ -118,16 +121,16 @@ def training_tab(cards: cmp.CardSet) -> None:
     )
     left, right = st.columns(2)
     with left:
-        show_chart(cmp.training_figure(history, "loss", colors, x), history, "training-loss")
+        show_chart(figs.training_figure(history, "loss", colors, x), history, "training-loss")
     with right:
         show_chart(
-            cmp.training_figure(history, "accuracy", colors, x), history, "training-accuracy"
+            figs.training_figure(history, "accuracy", colors, x), history, "training-accuracy"
         )
     if missing:
         st.caption(f"No training history in the card of: {', '.join(missing)}.")
 
 
-def confusion_tab(cards: cmp.CardSet, split: str) -> None:
+def confusion_tab(cards: CardSet, split: str) -> None:
     st.caption(
         "Rows: the true emotion; columns: what the model said. Row-normalised cells are the "
         "share of each true emotion's images (the diagonal is each class's recall)."
@@ -135,23 +138,23 @@ def confusion_tab(cards: cmp.CardSet, split: str) -> None:
     for card in cards.cards:
         st.markdown(f"#### {card.name}")
         if card.confusion(split) is None:
-            st.caption(f"{cmp.MISSING} (no confusion matrix for this split in {card.path.name})")
+            st.caption(f"{MISSING} (no confusion matrix for this split in {card.path.name})")
             continue
         left, right = st.columns(2)
         for column, normalise in ((left, False), (right, True)):
             suffix = "normalised" if normalise else "counts"
             with column:
                 show_chart(
-                    cmp.confusion_figure(card, split, normalise),
+                    figs.confusion_figure(card, split, normalise),
                     cmp.confusion_frame(card, split, normalise),
                     f"confusion-{suffix}-{card.name}",
                     index=True,
                 )
 
 
-def per_class_tab(cards: cmp.CardSet, split: str) -> None:
+def per_class_tab(cards: CardSet, split: str) -> None:
     per_class = cmp.per_class_frame(cards, split)
-    show_chart(cmp.per_class_figure(per_class, split), per_class, "per-class-f1")
+    show_chart(figs.per_class_figure(per_class, split), per_class, "per-class-f1")
 
 
 # --------------------------------------------------------------------------- same face
@@ -194,7 +197,7 @@ def _chosen_face(source: str) -> tuple[np.ndarray, str | None, str] | None:
     return face, None, f"{upload.name}: {what}"
 
 
-def same_face_tab(cards: cmp.CardSet, folder: Path) -> None:
+def same_face_tab(cards: CardSet, folder: Path) -> None:
     paths = cmp.models_to_run(cards, available_models(folder))
     if not paths:
         st.info(f"No model file (.npz) in `{folder}` to run.")
@@ -234,7 +237,7 @@ def same_face_tab(cards: cmp.CardSet, folder: Path) -> None:
     left, right = st.columns([1, 4])
     left.image(face, caption=description, width=144, clamp=True)
     with right:
-        show_chart(cmp.predictions_figure(predictions, label), predictions, "same-face")
+        show_chart(figs.predictions_figure(predictions, label), predictions, "same-face")
     top = cmp.top_predictions(predictions)
     st.dataframe(
         top,
@@ -255,8 +258,8 @@ def _step(delta: int, count: int) -> None:
     st.session_state[SLIDE_KEY] = (st.session_state.get(SLIDE_KEY, 0) + delta) % count
 
 
-def presenter_view(cards: cmp.CardSet, split: str) -> None:
-    deck = cmp.slides(cards, split)
+def presenter_view(cards: CardSet, split: str) -> None:
+    deck = figs.slides(cards, split)
     index = min(int(st.session_state.get(SLIDE_KEY, 0)), len(deck) - 1)
     slide = deck[index]
     previous, middle, following = st.columns([1, 4, 1], vertical_alignment="center")
@@ -266,7 +269,7 @@ def presenter_view(cards: cmp.CardSet, split: str) -> None:
     middle.markdown(f"### {index + 1} of {len(deck)} · {slide.title}")
     following.button("Next ▶", on_click=_step, args=(1, len(deck)), key="cmp_next", width="stretch")
     st.plotly_chart(
-        cmp.presenter_layout(slide.figure),
+        figs.presenter_layout(slide.figure),
         key=f"cmp_slide_{slide.key}",
         config=figure_config(f"moodlens-{slide.key}", scale=3),
     )
@@ -283,7 +286,7 @@ def presenter_view(cards: cmp.CardSet, split: str) -> None:
 # --------------------------------------------------------------------------- page
 
 folder = models_dir()
-cards = cmp.load_cards(folder)
+cards = load_cards(folder)
 presenting = bool(st.session_state.get("cmp_presenter", False))
 if not presenting:
     st.title(":material/model_training: Model comparison")
@@ -302,7 +305,7 @@ split = left.selectbox(
     "Evaluated on",
     splits,
     index=splits.index("test") if "test" in splits else 0,
-    format_func=cmp.split_label,
+    format_func=split_label,
     key="cmp_split",
 )
 right.toggle("Presenter mode", key="cmp_presenter", help="Large fonts, one chart per screen.")

@@ -1,8 +1,9 @@
 """Music explorer: the active catalog's moods, genres, years and audio features, as charts.
 
-Thin page: data work and figures live in core.analytics.explorer; heavy results are cached per
-catalog
-fingerprint and filter selection, so reruns on a 200k-track catalog stay fast.
+Thin page: the tracks in view come from core.analytics.explorer, their aggregates from
+core.analytics.explorer_stats and the figures from core.analytics.explorer_figures; heavy results
+are cached per catalog fingerprint and filter selection, so reruns on a 200k-track catalog stay
+fast.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import explorer as ex
+from core.analytics import explorer as ex
+from core.analytics import explorer_figures as figs
+from core.analytics import explorer_stats as stats
 from core.music.catalog import CORE_FEATURES, feature_columns
 from pages.common import (
     active_catalog,
@@ -51,49 +54,49 @@ def _composition_chart(
     key: str, column: str, title: str, _df: pd.DataFrame, _grouping: ex.Grouping
 ) -> Chart:
     del key
-    counts = ex.composition(_df, column, _grouping)
-    return ex.composition_figure(counts, column, _grouping, title), counts
+    counts = stats.composition(_df, column, _grouping)
+    return figs.composition_figure(counts, column, _grouping, title), counts
 
 
 @st.cache_resource(max_entries=16, show_spinner="Counting feature histograms…")
 def _histogram_chart(key: str, _df: pd.DataFrame, _grouping: ex.Grouping) -> Chart:
     del key
-    hist = ex.feature_histograms(_df, feature_columns(_df), _grouping)
-    return ex.histogram_figure(hist, _grouping), hist
+    hist = stats.feature_histograms(_df, feature_columns(_df), _grouping)
+    return figs.histogram_figure(hist, _grouping), hist
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _correlation_chart(key: str, _df: pd.DataFrame) -> Chart:
     del key
-    corr = ex.correlation_matrix(_df)
-    return ex.correlation_figure(corr), corr
+    corr = stats.correlation_matrix(_df)
+    return figs.correlation_figure(corr), corr
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _years_chart(key: str, features: tuple[str, ...], _df: pd.DataFrame) -> Chart:
     del key
-    yearly = ex.yearly_features(_df, features)
-    return (ex.years_figure(yearly) if not yearly.empty else go.Figure()), yearly
+    yearly = stats.yearly_features(_df, features)
+    return (figs.years_figure(yearly) if not yearly.empty else go.Figure()), yearly
 
 
 @st.cache_resource(max_entries=16, show_spinner="Projecting the tracks (PCA)…")
-def _track_map(key: str, _df: pd.DataFrame) -> ex.TrackMap:
+def _track_map(key: str, _df: pd.DataFrame) -> stats.TrackMap:
     del key
-    return ex.track_map(_df, feature_columns(_df))
+    return stats.track_map(_df, feature_columns(_df))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _map_chart(key: str, colour: str, _map: ex.TrackMap, _colouring: ex.Grouping) -> Chart:
+def _map_chart(key: str, colour: str, _map: stats.TrackMap, _colouring: ex.Grouping) -> Chart:
     del key, colour
     data = _map.points.assign(**{_colouring.by: _colouring.labels.loc[_map.points.index]})
-    return ex.map_figure(_map, _colouring), data
+    return figs.map_figure(_map, _colouring), data
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _profile_chart(key: str, _df: pd.DataFrame, _grouping: ex.Grouping) -> Chart:
     del key
-    profiles = ex.group_profiles(_df, feature_columns(_df), _grouping)
-    return ex.radar_figure(profiles, _grouping), profiles
+    profiles = stats.group_profiles(_df, feature_columns(_df), _grouping)
+    return figs.radar_figure(profiles, _grouping), profiles
 
 
 # --------------------------------------------------------------------------- helpers
@@ -181,7 +184,7 @@ def distributions_section(rows: pd.DataFrame, key: str, grouping: ex.Grouping) -
         fig,
         hist,
         "feature-histograms",
-        f"Counted with numpy over all {len(rows):,} tracks ({ex.HIST_BINS} bins a feature) and "
+        f"Counted with numpy over all {len(rows):,} tracks ({stats.HIST_BINS} bins a feature) and "
         "drawn as bars; the height is the share of each group's tracks, so groups of different "
         "sizes compare.",
     )
@@ -212,13 +215,13 @@ def years_section(rows: pd.DataFrame, key: str, features: list[str]) -> None:
         return
     fig, yearly = _years_chart(key, tuple(chosen), rows)
     if yearly.empty:
-        st.info(f"No year has {ex.MIN_TRACKS_PER_YEAR} or more tracks with these filters.")
+        st.info(f"No year has {stats.MIN_TRACKS_PER_YEAR} or more tracks with these filters.")
         return
     show_chart(
         fig,
         yearly,
         "features-over-years",
-        f"Years with at least {ex.MIN_TRACKS_PER_YEAR} tracks; line: mean, band: 25th to 75th "
+        f"Years with at least {stats.MIN_TRACKS_PER_YEAR} tracks; line: mean, band: 25th to 75th "
         "percentile of the year's tracks.",
     )
 

@@ -56,7 +56,8 @@ def detector():
 @pytest.fixture(scope="session")
 def shipped_model():
     """The app's default model, loaded as the app loads it."""
-    from core.emotion.model import EmotionModel, default_model_path
+    from core.emotion.cards import default_model_path
+    from core.emotion.model import EmotionModel
 
     return EmotionModel.load(default_model_path())
 

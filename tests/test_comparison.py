@@ -1,5 +1,5 @@
-"""core.analytics.comparison: cards in, tables and figures out, every number equal
-to the card.
+"""core.emotion.cards and core.analytics.comparison{,_figures}: cards in, tables and figures
+out, every number equal to the card.
 
 Real cards come from `MOODLENS_MODELS_DIR` when set, else the repo's models/ (tests skip with a
 reason when neither has a card yet). A peer card and two unreadable files are added in a temp
@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import comparison as cmp
+from core.analytics import comparison as cmp
+from core.analytics import comparison_figures as figs
+from core.emotion.cards import CardSet, load_cards
 from core.labels import EMOTIONS
 from core.palette import EMOTION_COLORS
 from core.paths import MODELS_DIR
@@ -77,8 +79,8 @@ def folder(tmp_path: Path, real_cards: dict[str, dict]) -> Path:
 
 
 @pytest.fixture()
-def cards(folder: Path) -> cmp.CardSet:
-    return cmp.load_cards(folder)
+def cards(folder: Path) -> CardSet:
+    return load_cards(folder)
 
 
 # --------------------------------------------------------------------------- loading
@@ -92,7 +94,7 @@ def test_load_cards_orders_models_and_reports_problems(cards, real_cards, tmp_pa
     problems = " ".join(cards.problems)
     assert "broken.json" in problems and "notes.json" in problems
     assert cards.splits()[0] == "test"
-    missing = cmp.load_cards(tmp_path / "absent")
+    missing = load_cards(tmp_path / "absent")
     assert not missing.cards and "does not exist" in missing.problems[0]
 
 
@@ -173,20 +175,20 @@ def test_per_class_frame(cards, real_cards) -> None:
 
 def test_figures_carry_the_card_values(cards, real_cards) -> None:
     table = cmp.summary_table(cards, "test")
-    overview = cmp.overview_figure(table, "test")
+    overview = figs.overview_figure(table, "test")
     accuracy = next(t for t in overview.data if t.name == "accuracy")
     for model, value in zip(accuracy.x, accuracy.y, strict=True):
         if model in real_cards:
             assert value == real_cards[model]["metrics"]["test"]["accuracy"]
 
     for name, card in real_cards.items():
-        fig = cmp.confusion_figure(cards.get(name), "test")
+        fig = figs.confusion_figure(cards.get(name), "test")
         assert np.array_equal(
             np.asarray(fig.data[0].z), card["metrics"]["test"]["confusion_matrix"]
         )
         assert name in fig.layout.title.text
 
-    per_class = cmp.per_class_figure(cmp.per_class_frame(cards, "test"), "test")
+    per_class = figs.per_class_figure(cmp.per_class_frame(cards, "test"), "test")
     assert [t.name for t in per_class.data] == list(EMOTIONS)
     for trace in per_class.data:
         assert trace.marker.color == EMOTION_COLORS[trace.name]
@@ -196,13 +198,13 @@ def test_figures_carry_the_card_values(cards, real_cards) -> None:
             if model in real_cards:
                 assert value == expected["f1"]
 
-    colors = cmp.model_colors(cards.names)
-    loss = cmp.training_figure(cmp.history_frame(cards), "loss", colors)
+    colors = figs.model_colors(cards.names)
+    loss = figs.training_figure(cmp.history_frame(cards), "loss", colors)
     for name, card in real_cards.items():
         val = next(t for t in loss.data if t.name == f"{name} · validation")
         assert list(val.y) == [h["val_loss"] for h in card["history"]]
         assert val.line.color == colors[name] and val.line.dash == "solid"
-    by_cpu = cmp.training_figure(cmp.history_frame(cards), "accuracy", colors, x="cpu_hours")
+    by_cpu = figs.training_figure(cmp.history_frame(cards), "accuracy", colors, x="cpu_hours")
     assert by_cpu.layout.xaxis.title.text == "CPU-hours spent"
     for name, card in real_cards.items():
         val = next(t for t in by_cpu.data if t.name == f"{name} · validation")
@@ -210,17 +212,17 @@ def test_figures_carry_the_card_values(cards, real_cards) -> None:
 
 
 def test_slides_cover_every_chart_and_presenter_fonts(cards, real_cards) -> None:
-    deck = cmp.slides(cards, "test")
+    deck = figs.slides(cards, "test")
     keys = [s.key for s in deck]
     assert keys[:3] == ["table", "overview", "speed"]
     assert {"training_loss", "training_accuracy", "per_class"} <= set(keys)
     for name in [*real_cards, "fer"]:
         assert f"confusion_counts_{name}" in keys and f"confusion_normalised_{name}" in keys
     original = deck[1].figure
-    big = cmp.presenter_layout(original)
-    assert big.layout.font.size == cmp.PRESENTER_FONT == 22
+    big = figs.presenter_layout(original)
+    assert big.layout.font.size == figs.PRESENTER_FONT == 22
     assert original.layout.font.size is None  # the normal-size figure is untouched
-    table = cmp.presenter_layout(deck[0].figure)
+    table = figs.presenter_layout(deck[0].figure)
     assert table.data[0].cells.font.size == 22
     accuracy_cells = list(table.data[0].cells.values[1])
     first = next(iter(real_cards.values()))  # the fixture's peer copies its test metrics
@@ -231,8 +233,8 @@ def test_a_peer_alone_has_no_training_slides(tmp_path, real_cards) -> None:
     first = next(iter(real_cards.values()))
     peer = {"name": "fer", "kind": "peer", "metrics": {"test": first["metrics"]["test"]}}
     (tmp_path / "fer.json").write_text(json.dumps(peer))
-    only_peer = cmp.load_cards(tmp_path)
-    keys = [s.key for s in cmp.slides(only_peer, "test")]
+    only_peer = load_cards(tmp_path)
+    keys = [s.key for s in figs.slides(only_peer, "test")]
     assert not any(k.startswith("training") for k in keys)
     assert cmp.history_frame(only_peer).empty
 
@@ -261,7 +263,7 @@ def test_predict_every_model_ranks_and_plots() -> None:
     top = cmp.top_predictions(predictions).set_index("model")
     assert top.loc["a", "emotion"] == "happy" and top.loc["b", "emotion"] == "sad"
     assert top.loc["a", "probability"] == pytest.approx(0.7)
-    fig = cmp.predictions_figure(predictions, "happy")
+    fig = figs.predictions_figure(predictions, "happy")
     totals = np.sum([np.asarray(t.x, dtype=float) for t in fig.data], axis=0)
     assert np.allclose(totals, [1.0, 1.0])
     assert [t.marker.color for t in fig.data] == [EMOTION_COLORS[e] for e in EMOTIONS]
@@ -295,7 +297,7 @@ def test_models_to_run(tmp_path) -> None:
     (tmp_path / "gone.json").write_text(
         json.dumps({"name": "gone", "kind": "peer", "file": "gone.h5", "metrics": {}})
     )
-    cards = cmp.load_cards(tmp_path)
+    cards = load_cards(tmp_path)
     chosen = cmp.models_to_run(cards, [tmp_path / "cnn.npz"])
     assert chosen == {"cnn": tmp_path / "cnn.npz", "fer": tmp_path / "fer.h5"}
     assert isinstance(cmp.summary_table(cards), pd.DataFrame)
@@ -313,3 +315,36 @@ def test_markdown_table_quotes_every_card(cards, real_cards) -> None:
         assert cells[3] == f"{card['cpu_hours']:.2f}"
         assert cells[5] == f"{card['latency']['ms_per_face_batch1']:.2f}"
     assert "—" in rows["fer"]  # the peer card has no CPU-hours: shown missing, not zero
+
+
+def test_cli_prints_the_markdown_table(cards, folder) -> None:
+    import subprocess
+    import sys
+
+    from core.paths import REPO_ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "core.analytics.comparison", "--models", str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == cmp.markdown_table(cards)
+
+
+def test_importing_the_package_loads_no_plotly() -> None:
+    import subprocess
+    import sys
+
+    from core.paths import REPO_ROOT
+
+    code = (
+        "import sys, core.analytics as a; a.summary_table; a.markdown_table; a.group_tracks; "
+        "print(sorted(m for m in ('plotly', 'tensorflow', 'keras') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -7,15 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from core.emotion.model import (
-    EmotionModel,
-    EmotionSmoother,
-    ModelLoadError,
-    available_models,
-    card_accuracy,
-    default_model_path,
-)
+from core.emotion.cards import available_models, card_accuracy, default_model_path, load_cards
+from core.emotion.model import EmotionModel, EmotionSmoother, ModelLoadError
 from core.labels import EMOTIONS
+from core.paths import REPO_ROOT
 from core.training.evaluate import classification_metrics
 
 
@@ -97,6 +92,37 @@ def test_shipped_models_are_offered_best_validation_accuracy_first(tmp_path):
     assert default_model_path(tmp_path, first="not-shipped").stem == "big"
     assert card_accuracy(tmp_path / "small.npz", "test") == 0.60
     assert card_accuracy(tmp_path / "uncarded.npz") is None
+    assert card_accuracy(tmp_path / "broken.npz") is None
+    # One reading of the cards: the comparison page ranks these models the same way.
+    cards = load_cards(tmp_path)
+    assert cards.names == ["big", "small", "weak"]
+    assert any("broken.json" in problem for problem in cards.problems)
+
+
+def test_shipped_models_follow_the_comparison_ranking():
+    cards = [c for c in load_cards().cards if not c.is_peer]
+    shipped = {p.stem for p in available_models()}
+    assert [p.stem for p in available_models()] == [
+        c.path.stem for c in cards if c.path.stem in shipped
+    ]
+    by_stem = {c.path.stem: c for c in cards}
+    for path in available_models():
+        assert card_accuracy(path, "test") == by_stem[path.stem].accuracy("test")
+
+
+def test_importing_the_package_loads_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, core.emotion as e; e.load_cards; e.default_model_path(); e.ModelLoadError; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'plotly') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_missing_and_corrupt_model_files_say_what_to_do(tmp_path):

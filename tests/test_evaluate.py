@@ -27,7 +27,7 @@ def test_metrics_match_hand_computation():
 
 
 def test_cli_on_a_test_only_npz(tmp_path, public_test, capsys):
-    from core.emotion.model import default_model_path
+    from core.emotion.cards import default_model_path
 
     x, y = public_test
     path = tmp_path / "faces.npz"

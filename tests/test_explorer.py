@@ -1,4 +1,5 @@
-"""core.analytics.explorer: filters, histograms, yearly bands, PCA map, profiles, real catalogs."""
+"""core.analytics.explorer{,_stats,_figures}: filters, histograms, yearly bands, PCA map,
+profiles, on real catalogs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import explorer as ex
+from core.analytics import charts
+from core.analytics import explorer as ex
+from core.analytics import explorer_figures as figs
+from core.analytics import explorer_stats as stats
 from core.labels import MOODS
 from core.music.catalog import (
     AUDIO_FEATURES,
@@ -167,17 +171,17 @@ def test_featureless_catalog_explains_what_a_full_one_adds(starter: pd.DataFrame
     message = ex.missing_features_message(starter)
     assert message and "no audio features" in message and "2-D map" in message
     assert feature_columns(starter) == []
-    counts = ex.composition(starter, "mood", ex.group_tracks(starter))
+    counts = stats.composition(starter, "mood", ex.group_tracks(starter))
     assert counts.set_index("mood")["tracks"].to_dict() == starter["mood"].value_counts().to_dict()
 
 
 def test_decade_composition(moods: pd.DataFrame) -> None:
     grouping = ex.group_tracks(moods)
-    counts = ex.composition(moods, "decade", grouping)
+    counts = stats.composition(moods, "decade", grouping)
     assert counts["tracks"].sum() == int(moods["year"].notna().sum())
     sixties = moods[(moods["year"] >= 1960) & (moods["year"] < 1970)]
     assert counts[counts["decade"] == "1960s"]["tracks"].sum() == len(sixties)
-    fig = ex.composition_figure(counts, "decade", grouping, "decades")
+    fig = figs.composition_figure(counts, "decade", grouping, "decades")
     assert [t.marker.color for t in fig.data] == [MOOD_COLORS[m] for m in MOODS]
 
 
@@ -187,7 +191,7 @@ def test_decade_composition(moods: pd.DataFrame) -> None:
 def test_histograms_match_numpy_per_mood(moods: pd.DataFrame) -> None:
     grouping = ex.group_tracks(moods)
     features = feature_columns(moods)
-    hist = ex.feature_histograms(moods, features, grouping, bins=20)
+    hist = stats.feature_histograms(moods, features, grouping, bins=20)
     for feature in ("valence", "tempo", "loudness"):
         edges = np.histogram_bin_edges(moods[feature].to_numpy(), bins=20)
         for mood in MOODS:
@@ -201,8 +205,8 @@ def test_histograms_match_numpy_per_mood(moods: pd.DataFrame) -> None:
 
 def test_histogram_figure_draws_the_aggregates(moods: pd.DataFrame) -> None:
     grouping = ex.group_tracks(moods)
-    hist = ex.feature_histograms(moods, ["energy", "valence"], grouping)
-    fig = ex.histogram_figure(hist, grouping)
+    hist = stats.feature_histograms(moods, ["energy", "valence"], grouping)
+    fig = figs.histogram_figure(hist, grouping)
     assert len(fig.data) == 2 * len(MOODS)  # one bar trace per feature and mood, no raw points
     energy_sad = next(t for t in fig.data if t.name == "Sad" and t.xaxis == "x")
     expected = hist[(hist["feature"] == "energy") & (hist["group"] == "Sad")]["share"] * 100
@@ -215,17 +219,17 @@ def test_histogram_figure_draws_the_aggregates(moods: pd.DataFrame) -> None:
 
 
 def test_correlations_show_known_relations(moods: pd.DataFrame) -> None:
-    corr = ex.correlation_matrix(moods)
+    corr = stats.correlation_matrix(moods)
     assert np.allclose(np.diag(corr), 1.0) and np.allclose(corr, corr.T)
     assert "popularity" in corr.columns and "year" in corr.columns
     assert corr.loc["energy", "loudness"] > 0.5  # louder tracks are more energetic
     assert corr.loc["energy", "acousticness"] < -0.5
-    fig = ex.correlation_figure(corr)
+    fig = figs.correlation_figure(corr)
     assert np.allclose(np.asarray(fig.data[0].z, dtype=float), corr.to_numpy())
 
 
 def test_yearly_means_and_bands(moods: pd.DataFrame) -> None:
-    yearly = ex.yearly_features(moods, ["energy", "valence"], min_tracks=5)
+    yearly = stats.yearly_features(moods, ["energy", "valence"], min_tracks=5)
     counts = moods["year"].value_counts()
     assert set(yearly["year"]) == {int(y) for y in counts.index[counts >= 5]}
     row = yearly[(yearly["year"] == 2019) & (yearly["feature"] == "energy")].iloc[0]
@@ -234,13 +238,13 @@ def test_yearly_means_and_bands(moods: pd.DataFrame) -> None:
     assert row["mean"] == pytest.approx(tracks.mean())
     assert row["q25"] == pytest.approx(tracks.quantile(0.25))
     assert row["q75"] == pytest.approx(tracks.quantile(0.75)) and row["q25"] <= row["q75"]
-    fig = ex.years_figure(yearly)
+    fig = figs.years_figure(yearly)
     means = [t for t in fig.data if t.name == "mean"]
     assert len(means) == 2
 
 
 def test_years_absent(spotify: pd.DataFrame) -> None:
-    assert ex.yearly_features(spotify, ["energy"]).empty
+    assert stats.yearly_features(spotify, ["energy"]).empty
 
 
 # --------------------------------------------------------------------------- map, profiles
@@ -248,8 +252,8 @@ def test_years_absent(spotify: pd.DataFrame) -> None:
 
 def test_track_map_samples_and_is_seeded(spotify: pd.DataFrame) -> None:
     features = feature_columns(spotify)
-    first = ex.track_map(spotify, features, sample=2_000)
-    again = ex.track_map(spotify, features, sample=2_000)
+    first = stats.track_map(spotify, features, sample=2_000)
+    again = stats.track_map(spotify, features, sample=2_000)
     assert first.sampled and len(first.points) == 2_000 and first.n_tracks == len(spotify)
     assert first.points.index.equals(again.points.index)
     assert first.points.index.isin(spotify.index).all()
@@ -258,15 +262,15 @@ def test_track_map_samples_and_is_seeded(spotify: pd.DataFrame) -> None:
     # PC1 of standardised data has unit-norm loadings and zero-mean scores over all tracks.
     assert np.linalg.norm(first.loadings["pc1"]) == pytest.approx(1.0)
     grouping = ex.group_tracks(spotify)
-    fig = ex.map_figure(first, grouping)
+    fig = figs.map_figure(first, grouping)
     assert sum(len(t.x) for t in fig.data) == 2_000
     assert "sample of 2,000" in fig.layout.title.text
 
 
 def test_small_catalog_is_mapped_whole(moods: pd.DataFrame) -> None:
-    track_map = ex.track_map(moods, feature_columns(moods))
+    track_map = stats.track_map(moods, feature_columns(moods))
     assert not track_map.sampled and len(track_map.points) == 686
-    fig = ex.map_figure(track_map, ex.group_tracks(moods))
+    fig = figs.map_figure(track_map, ex.group_tracks(moods))
     by_name = {t.name: t for t in fig.data}
     assert set(by_name) == set(MOODS)
     assert len(by_name["Sad"].x) == 197 and by_name["Sad"].marker.color == MOOD_COLORS["Sad"]
@@ -274,7 +278,7 @@ def test_small_catalog_is_mapped_whole(moods: pd.DataFrame) -> None:
 
 
 def test_cluster_colouring_reuses_the_recommender(moods: pd.DataFrame) -> None:
-    from core.music.recommend import Recommender
+    from core.music.recommender import Recommender
 
     clustering = Recommender(moods).clusters()
     grouping = ex.cluster_grouping(moods, clustering)
@@ -290,7 +294,7 @@ def test_cluster_colouring_reuses_the_recommender(moods: pd.DataFrame) -> None:
 def test_profiles_are_mood_means_on_a_shared_scale(moods: pd.DataFrame) -> None:
     grouping = ex.group_tracks(moods)
     features = feature_columns(moods)
-    profiles = ex.group_profiles(moods, features, grouping)
+    profiles = stats.group_profiles(moods, features, grouping)
     calm = profiles[profiles["group"] == "Calm"].set_index("feature")
     calm_tracks = moods[moods["mood"] == "Calm"]
     assert calm.loc["acousticness", "mean"] == pytest.approx(calm_tracks["acousticness"].mean())
@@ -298,12 +302,25 @@ def test_profiles_are_mood_means_on_a_shared_scale(moods: pd.DataFrame) -> None:
     assert profiles["scaled_mean"].between(0, 1).all()
     energetic = profiles[profiles["group"] == "Energetic"].set_index("feature")
     assert energetic.loc["energy", "scaled_mean"] > calm.loc["energy", "scaled_mean"]
-    fig = ex.radar_figure(profiles, grouping)
+    fig = figs.radar_figure(profiles, grouping)
     assert [t.line.color for t in fig.data] == [MOOD_COLORS[m] for m in MOODS]
     assert fig.data[0].r[0] == fig.data[0].r[-1]  # closed outline
 
 
 def test_figure_config_names_the_png() -> None:
-    config = ex.figure_config("moodlens-x")
+    config = charts.figure_config("moodlens-x")
     assert config["toImageButtonOptions"]["format"] == "png"
     assert config["toImageButtonOptions"]["filename"] == "moodlens-x"
+
+
+def test_analytics_colours_come_from_the_palette() -> None:
+    """No colour literal in core.analytics: core.palette owns every colour."""
+    import re
+    from pathlib import Path
+
+    import core.analytics
+
+    literal = re.compile(r"#[0-9A-Fa-f]{6}\b|rgba?\(")
+    for path in Path(core.analytics.__file__).parent.glob("*.py"):
+        found = literal.findall(path.read_text(encoding="utf-8"))
+        assert not found, f"{path.name} defines colours {found}; move them to core.palette"

@@ -1,14 +1,23 @@
-"""Plotly figures for the live and photo pages (no Streamlit here)."""
+"""Plotly helpers every page shares: the chart toolbar's config, and the live and photo pages'
+emotion charts (no Streamlit here)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
 from core.labels import EMOTIONS
 from core.palette import EMOTION_COLORS
+
+
+def figure_config(filename: str, scale: int = 2) -> Mapping[str, object]:
+    """Plotly config for st.plotly_chart: the toolbar's camera saves a PNG named `filename`."""
+    return {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": "png", "filename": filename, "scale": scale},
+    }
 
 
 def emotion_bars(

@@ -240,7 +240,7 @@ def group_tracks(df: pd.DataFrame, by: str = "auto", max_groups: int = MAX_GROUP
 
 
 def cluster_grouping(catalog: pd.DataFrame, clustering, index: pd.Index | None = None) -> Grouping:
-    """Cluster labels of a `core.recommend.Clustering` computed on `catalog` (row order).
+    """Cluster labels of a `core.music.clusters.Clustering` computed on `catalog` (row order).
 
     `index` restricts the labels to some tracks (e.g. the filtered ones).
     """

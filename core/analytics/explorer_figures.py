@@ -25,8 +25,6 @@ from core.palette import (
 )
 
 MISSING_TEXT = "—"
-
-
 # Features in 0..1 share one axis; the rest have units.
 FEATURE_UNITS: dict[str, str] = {"loudness": "dB", "tempo": "BPM"}
 

@@ -194,8 +194,8 @@ def track_map(
 
 
 def scale_for_radar(values: np.ndarray, features: Sequence[str]) -> np.ndarray:
-    """Features mapped onto 0..1 the way the recommender scales them (core.music.recommend)."""
-    from core.music.recommend import scale_features
+    """Features mapped onto 0..1 the way the recommender scales them (core.music.targets)."""
+    from core.music.targets import scale_features
 
     return scale_features(values, features)
 
