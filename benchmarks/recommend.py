@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.labels import EMOTIONS
 from core.music.catalog import AUDIO_FEATURES, load_catalog, spotify_features_path
 from core.music.feedback import Preference
-from core.music.recommend import STRATEGIES, Recommender
+from core.music.recommender import Recommender
+from core.music.targets import STRATEGIES
 
 TARGET_P95_MS = 10.0
 UNIT_FEATURES = ("danceability", "energy", "valence", "acousticness", "instrumentalness",

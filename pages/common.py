@@ -18,13 +18,17 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 import core  # noqa: F401  (loads pylibsrtp before TensorFlow; see core/__init__.py)
-from core.emotion.model import EmotionModel, ModelLoadError, available_models, card_accuracy
+from core.emotion.cards import available_models, card_accuracy
+from core.emotion.model import EmotionModel, ModelLoadError
 from core.labels import FACE_SIZE
 from core.music.catalog import CatalogError, has_audio_features, load_catalog
 from core.music.feedback import FeedbackStore, default_db_path
-from core.music.recommend import STRATEGIES, Recommendation, Recommender
+from core.music.recommender import Recommender
+from core.music.songs import Songs, SongsService
+from core.music.targets import STRATEGIES
+from core.music.tracks import Recommendation
 from core.paths import STARTER_CATALOG
-from core.settings import models_dir, preferred_model
+from core.settings import Settings, models_dir, preferred_model
 from core.vision.faces import FaceDetector
 
 
@@ -240,51 +244,65 @@ def profile_name() -> str:
 # ----------------------------------------------------------------------------- songs
 
 
-def _spotify_kwargs() -> dict[str, str]:
-    """Point the Spotify client elsewhere (tests use a local server)."""
-    kwargs = {}
-    if os.environ.get("MOODLENS_SPOTIFY_API_BASE"):
-        kwargs["api_base"] = os.environ["MOODLENS_SPOTIFY_API_BASE"]
-    if os.environ.get("MOODLENS_SPOTIFY_TOKEN_URL"):
-        kwargs["token_url"] = os.environ["MOODLENS_SPOTIFY_TOKEN_URL"]
-    return kwargs
+def music_settings() -> Settings:
+    """Spotify credentials and endpoints (and the rest) from st.secrets and the environment."""
+    return Settings.from_env(secrets())
 
 
-def compute_recommendations(
+@st.cache_resource(max_entries=4)
+def _songs_service(
+    catalog_key: str, spotify_key: str, db_path: str, _settings: Settings, _recommender: Recommender
+) -> SongsService:
+    """One service per catalog, Spotify setup and feedback file, shared by every session and
+    rerun, so its one Spotify client keeps its token and result cache between calls."""
+    del catalog_key, spotify_key
+    return SongsService(_settings, _recommender, _feedback_store(db_path))
+
+
+def songs_service(catalog: pd.DataFrame) -> SongsService:
+    """The songs service for the active catalog (see core.music.songs)."""
+    settings = music_settings()
+    spotify = (settings.spotify_credentials, settings.spotify_api_base, settings.spotify_token_url)
+    return _songs_service(
+        st.session_state.get("catalog_key", "default"),
+        hashlib.sha256(repr(spotify).encode()).hexdigest(),  # no secret in the cache key
+        str(default_db_path()),
+        settings,
+        active_recommender(catalog),
+    )
+
+
+def mood_songs(
+    key: str,
+    face: tuple[Any, ...],
     probabilities: np.ndarray,
+    emotion: str,
+    *,
     strategy: str,
     use_spotify: bool,
     catalog: pd.DataFrame,
     profile: str,
-    k: int = 5,
-) -> tuple[list[Recommendation], str | None]:
-    """Songs for the probabilities from Spotify (when chosen and reachable) or the catalog."""
-    from core.music.spotify import SpotifyRecommender, recommend_with_fallback
+    hold: bool = False,
+) -> tuple[Songs, str]:
+    """Songs for a face and the emotion they were chosen for, kept in the session under `key`.
 
-    recommender = active_recommender(catalog)
-    preference = feedback_store().preference(profile)
-    if not use_spotify:
-        return recommender.recommend(probabilities, strategy, k, feedback=preference), None
-    spotify = None
-    try:
-        spotify = SpotifyRecommender.from_env(secrets(), **_spotify_kwargs())
-    except Exception:  # missing credentials: recommend_with_fallback explains it
-        spotify = None
-    return recommend_with_fallback(
-        recommender,
-        probabilities,
-        strategy,
-        k,
-        spotify=spotify,
-        secrets=secrets(),
-        feedback=preference,
-    )
+    They are chosen again, and the mood recorded in the profile's history, only when `face`
+    (what identifies the reading), the strategy, the Spotify switch or the catalog changed;
+    with `hold` (the live page's 'Lock this mood') the last songs stay.
+    """
+    state = (*face, strategy, use_spotify, st.session_state.get("catalog_key"))
+    stored = st.session_state.get(f"{key}_songs")
+    if stored is None or (not hold and stored[0] != state):
+        songs = songs_service(catalog).songs_for_mood(
+            profile, probabilities, strategy, emotion=emotion, use_spotify=use_spotify
+        )
+        stored = (state, emotion, songs)
+        st.session_state[f"{key}_songs"] = stored
+    return stored[2], stored[1]
 
 
 def song_controls(key: str) -> tuple[str, bool]:
     """Strategy choice and the Spotify switch, shown above the songs."""
-    from core.music.spotify import credentials_from_env
-
     left, right = st.columns([3, 2])
     strategy = left.radio(
         "Music for this mood",
@@ -293,7 +311,7 @@ def song_controls(key: str) -> tuple[str, bool]:
         format_func=STRATEGY_LABELS.get,
         key=f"{key}_strategy",
     )
-    has_credentials = credentials_from_env(secrets()) is not None
+    has_credentials = music_settings().spotify_credentials is not None
     use_spotify = right.toggle(
         "Live from Spotify",
         value=False,
@@ -362,7 +380,7 @@ def chart_with_data(
     index: bool = False,
 ) -> None:
     """A plotly chart (PNG from its toolbar), an optional caption, and its data as CSV."""
-    from core.analytics.explorer import figure_config
+    from core.analytics.charts import figure_config
 
     st.plotly_chart(fig, key=f"{key_prefix}_{name}", config=figure_config(f"moodlens-{name}"))
     if caption:

@@ -15,9 +15,8 @@ from pages.common import (
     active_catalog,
     active_recommender,
     cached_detector,
-    compute_recommendations,
-    feedback_store,
     model_choice,
+    mood_songs,
     profile_name,
     render_songs,
     route_through_app,
@@ -136,22 +135,18 @@ def songs_panel() -> None:
         return
     strategy, use_spotify = song_controls(strategy_key)
     emotion = EMOTIONS[int(np.argmax(window))]
-    state = (emotion, strategy, use_spotify, st.session_state.get("catalog_key"))
-    if not locked and st.session_state.get("live_state") != state:
-        st.session_state["live_recs"] = compute_recommendations(
-            np.asarray(window), strategy, use_spotify, catalog, profile
-        )
-        st.session_state["live_state"] = state
-        st.session_state["live_emotion"] = emotion
-        feedback_store().record_mood(
-            profile,
-            emotion,
-            strategy=strategy,
-            probabilities=dict(zip(EMOTIONS, map(float, window), strict=True)),
-        )
-    shown = st.session_state.get("live_emotion", emotion)
+    (recs, note), shown = mood_songs(
+        "live",
+        (emotion,),
+        np.asarray(window),
+        emotion,
+        strategy=strategy,
+        use_spotify=use_spotify,
+        catalog=catalog,
+        profile=profile,
+        hold=locked,
+    )
     st.subheader(f"Songs for your {shown} mood" + (" (locked)" if locked else ""))
-    recs, note = st.session_state["live_recs"]
     render_songs(recs, note, "live", profile, shown, active_recommender(catalog))
 
 

@@ -5,16 +5,14 @@ import numpy as np
 import streamlit as st
 
 from core.analytics.charts import emotion_bars
-from core.labels import EMOTIONS
 from core.vision.faces import ImageError, decode_image, fit_width, is_blank, to_gray
 from core.vision.live import analyze_still, annotate
 from pages.common import (
     active_catalog,
     active_recommender,
     cached_photo_detector,
-    compute_recommendations,
-    feedback_store,
     model_choice,
+    mood_songs,
     profile_name,
     render_songs,
     route_through_app,
@@ -96,23 +94,15 @@ probabilities = np.asarray(face.probabilities)
 
 st.subheader(f"Songs for a {face.label} face")
 strategy, use_spotify = song_controls("photo")
-digest = (
-    source.file_id if hasattr(source, "file_id") else source.name,
-    chosen_id,
-    strategy,
-    use_spotify,
-    st.session_state.get("catalog_key"),
+picture = source.file_id if hasattr(source, "file_id") else source.name
+(recs, note), _ = mood_songs(
+    "photo",
+    (picture, chosen_id),
+    probabilities,
+    face.label,
+    strategy=strategy,
+    use_spotify=use_spotify,
+    catalog=catalog,
+    profile=profile,
 )
-if st.session_state.get("photo_last") != digest:
-    feedback_store().record_mood(
-        profile,
-        face.label,
-        strategy=strategy,
-        probabilities=dict(zip(EMOTIONS, map(float, probabilities), strict=True)),
-    )
-    st.session_state["photo_recs"] = compute_recommendations(
-        probabilities, strategy, use_spotify, catalog, profile
-    )
-    st.session_state["photo_last"] = digest
-recs, note = st.session_state["photo_recs"]
 render_songs(recs, note, "photo", profile, face.label, active_recommender(catalog))

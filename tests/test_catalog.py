@@ -181,7 +181,7 @@ def test_catalog_error_is_a_value_error() -> None:
 
 
 def test_mood_classifier_cross_validates_well() -> None:
-    from core.music.catalog import train_mood_model
+    from core.music.moods import train_mood_model
 
     model = train_mood_model(load_catalog(requires(data_moods_path())))
     assert model.n_train == 686 and set(model.features) == set(AUDIO_FEATURES)
@@ -190,7 +190,7 @@ def test_mood_classifier_cross_validates_well() -> None:
 
 
 def test_label_fills_only_missing_moods(tmp_path: Path) -> None:
-    from core.music.catalog import label_moods, train_mood_model
+    from core.music.moods import label_moods, train_mood_model
 
     training = load_catalog(requires(data_moods_path()))
     model = train_mood_model(training)

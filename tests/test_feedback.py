@@ -13,7 +13,8 @@ import pytest
 
 from core.music.catalog import load_catalog
 from core.music.feedback import FeedbackStore, Preference, default_db_path
-from core.music.recommend import Recommendation, Recommender
+from core.music.recommender import Recommender
+from core.music.tracks import Recommendation
 
 CATALOG_CSV = "title,artist,genre,mood,popularity\n" + "".join(
     f"Sad {i},Artist {i},{'blues' if i < 4 else 'folk'},Sad,{90 - i}\n" for i in range(8)

@@ -93,7 +93,7 @@ def test_missing_model_is_explained(tmp_path, monkeypatch):
 
 
 def test_moodlens_model_picks_the_model_the_app_opens_with(monkeypatch):
-    from core.emotion.model import available_models
+    from core.emotion.cards import available_models
 
     ranked = [p.stem for p in available_models()]
     app = open_page("pages/photo.py")

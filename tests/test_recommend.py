@@ -1,4 +1,5 @@
-"""core.music.recommend: strategies move mood and features the way they promise."""
+"""core.music.recommender (with targets, tracks, clusters): strategies move mood and features the
+way they promise; core.music.recommend is its CLI."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import pytest
 
 from core.labels import EMOTION_TO_MOOD, EMOTIONS
 from core.music.catalog import data_moods_path, load_catalog
-from core.music.recommend import (
+from core.music.recommender import Recommender
+from core.music.targets import (
     STRATEGY_MOODS,
-    Recommendation,
-    Recommender,
-    embed_url,
+    blended_target,
+    emotion_weights,
     normalise_probabilities,
-    spotify_url,
 )
+from core.music.tracks import Recommendation, embed_url, spotify_url
 
 MOOD_CSV = "title,artist,genre,mood,popularity\n" + "".join(
     f"{mood} song {i},{mood} artist {i % 3},pop,{mood},{10 * i}\n"
@@ -155,9 +156,10 @@ def test_ambiguous_face_blends_between_emotions(moods_recommender: Recommender) 
 
 
 def test_target_moves_with_strategy(moods_recommender: Recommender) -> None:
-    match = moods_recommender.target(one_hot("sad"), "match")
-    uplift = moods_recommender.target(one_hot("sad"), "uplift")
-    calm = moods_recommender.target(one_hot("sad"), "calm")
+    sad = emotion_weights(one_hot("sad"))
+    match = blended_target(sad, "match")
+    uplift = blended_target(sad, "uplift")
+    calm = blended_target(sad, "calm")
     assert uplift["valence"] > match["valence"] and uplift["energy"] > match["energy"]
     assert calm["energy"] < match["energy"] and calm["acousticness"] > match["acousticness"]
     with pytest.raises(ValueError, match="Unknown strategy"):

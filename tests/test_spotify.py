@@ -1,4 +1,5 @@
-"""core.music.spotify against a local fake of the Spotify Web API (spotipy's real HTTP client)."""
+"""core.music.spotify_client and spotify_ranking against a local fake of the Spotify Web API
+(spotipy's real HTTP client); credentials come from core.settings.Settings."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ import pytest
 
 from core.music.catalog import load_catalog
 from core.music.feedback import Preference
-from core.music.recommend import GENRE_AFFINITY, Recommender, genre_keywords
-from core.music.spotify import (
+from core.music.recommender import Recommender
+from core.music.spotify_client import SpotifyClient, SpotifyUnavailable
+from core.music.spotify_ranking import (
     SPOTIFY_GENRE_NAMES,
     SpotifyRecommender,
-    SpotifyUnavailable,
-    credentials_from_env,
     recommend_with_fallback,
 )
+from core.music.targets import GENRE_AFFINITY, genre_keywords
+from core.settings import Settings
 from tests.support.fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify
+
+RANKING_OPTIONS = ("genres_per_query", "pages_per_genre", "use_playlists")
 
 
 @pytest.fixture()
@@ -33,8 +37,10 @@ def sleeps() -> list[float]:
 
 
 def client(fake: FakeSpotify, sleeps: list[float] | None = None, **kwargs: Any):
+    """A SpotifyRecommender on the fake; ranking options go to it, the rest to its client."""
     recorded = sleeps if sleeps is not None else []
-    return SpotifyRecommender(
+    ranking = {name: kwargs.pop(name) for name in RANKING_OPTIONS if name in kwargs}
+    http = SpotifyClient(
         kwargs.pop("client_id", CLIENT_ID),
         kwargs.pop("client_secret", CLIENT_SECRET),
         api_base=fake.api_base,
@@ -42,6 +48,7 @@ def client(fake: FakeSpotify, sleeps: list[float] | None = None, **kwargs: Any):
         sleep=recorded.append,
         **kwargs,
     )
+    return SpotifyRecommender(http, **ranking)
 
 
 def spotify_genres(emotion: str, strategy: str) -> set[str]:
@@ -71,34 +78,41 @@ class SecretsWithoutFile:
         raise FileNotFoundError("No secrets found")
 
 
-def test_credentials_come_from_secrets_then_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIPY_CLIENT_ID",
-                 "SPOTIPY_CLIENT_SECRET"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    assert credentials_from_env() is None
-    assert credentials_from_env(SecretsWithoutFile()) is None  # type: ignore[arg-type]
+def credentials(secrets: Any = None, **environ: str) -> tuple[str, str] | None:
+    return Settings.from_env(secrets, environ=environ).spotify_credentials
+
+
+def test_credentials_come_from_secrets_then_env() -> None:
+    assert credentials() is None
+    assert credentials(SecretsWithoutFile()) is None
     section = {"spotify": {"client_id": "a", "client_secret": "b"}}
-    assert credentials_from_env(section) == ("a", "b")
-    assert credentials_from_env({"SPOTIFY_CLIENT_ID": "c", "SPOTIFY_CLIENT_SECRET": "d"}) == (
-        "c",
-        "d",
+    assert credentials(section) == ("a", "b")
+    assert credentials({"SPOTIFY_CLIENT_ID": "c", "SPOTIFY_CLIENT_SECRET": "d"}) == ("c", "d")
+    env = {"SPOTIFY_CLIENT_ID": "e"}
+    assert credentials(None, **env) is None  # a secret is needed too
+    env["SPOTIFY_CLIENT_SECRET"] = "f"
+    assert credentials({"spotify": {"client_id": " "}}, **env) == ("e", "f")
+    assert credentials(section, **env) == ("a", "b")  # st.secrets wins over env
+    spotipy_names = {"SPOTIPY_CLIENT_ID": "g", "SPOTIPY_CLIENT_SECRET": "h"}
+    assert credentials(None, **spotipy_names) == ("g", "h")
+
+
+def test_settings_point_the_client_at_the_fake(fake: FakeSpotify) -> None:
+    settings = Settings(
+        spotify_client_id=CLIENT_ID,
+        spotify_client_secret=CLIENT_SECRET,
+        spotify_api_base=fake.api_base,
+        spotify_token_url=fake.token_url,
     )
-    monkeypatch.setenv("SPOTIFY_CLIENT_ID", "e")
-    assert credentials_from_env() is None  # a secret is needed too
-    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", "f")
-    assert credentials_from_env({"spotify": {"client_id": " "}}) == ("e", "f")
-    assert credentials_from_env(section) == ("a", "b")  # st.secrets wins over env
+    recs = SpotifyRecommender.from_settings(settings).recommend({"happy": 1.0}, k=2)
+    assert len(recs) == 2 and fake.token_requests == 1
+    assert CLIENT_SECRET not in repr(settings)
 
 
-def test_no_credentials_falls_back_to_local_with_a_note(
-    monkeypatch: pytest.MonkeyPatch, local: Recommender
-) -> None:
-    for name in ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIPY_CLIENT_ID",
-                 "SPOTIPY_CLIENT_SECRET"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
+def test_no_credentials_falls_back_to_local_with_a_note(local: Recommender) -> None:
     with pytest.raises(SpotifyUnavailable, match="not set up"):
-        SpotifyRecommender.from_env({})
-    recs, note = recommend_with_fallback(local, {"sad": 1.0}, "match", 3, secrets={})
+        SpotifyRecommender.from_settings(Settings())
+    recs, note = recommend_with_fallback(local, {"sad": 1.0}, "match", 3, spotify=None)
     assert note is not None and "not set up" in note and "local catalog" in note
     assert len(recs) == 3 and all(rec.source == "catalog" for rec in recs)
 
@@ -145,7 +159,7 @@ def test_search_pages_by_ten_and_reuses_the_token(fake: FakeSpotify) -> None:
     searches = fake.calls("/v1/search")
     assert max(int(call.query["limit"]) for call in searches) <= 10
     assert {call.query.get("offset") for call in searches} >= {"0", "10"}
-    assert len(fake.calls("/api/token", "POST")) == 1
+    assert fake.token_requests == 1
 
 
 def test_results_are_cached_between_identical_queries(fake: FakeSpotify) -> None:
@@ -190,7 +204,7 @@ def test_expired_token_is_renewed_once(fake: FakeSpotify) -> None:
     sp.recommend({"sad": 1.0}, k=2)
     fake.revoke_tokens()
     assert len(sp.recommend({"happy": 1.0}, k=2)) == 2
-    assert len(fake.calls("/api/token", "POST")) == 2
+    assert fake.token_requests == 2
 
 
 def test_persistent_401_is_a_clear_error(fake: FakeSpotify) -> None:
@@ -258,8 +272,9 @@ def test_timeout_is_reported(fake: FakeSpotify) -> None:
 def test_server_down_is_reported() -> None:
     with FakeSpotify() as server:
         api_base, token_url = server.api_base, server.token_url
-    sp = SpotifyRecommender(CLIENT_ID, CLIENT_SECRET, api_base=api_base, token_url=token_url,
-                            timeout=0.5, backoff_factor=0.0)  # fmt: skip
+    http = SpotifyClient(CLIENT_ID, CLIENT_SECRET, api_base=api_base, token_url=token_url,
+                         timeout=0.5, backoff_factor=0.0)  # fmt: skip
+    sp = SpotifyRecommender(http)
     with pytest.raises(SpotifyUnavailable, match="Cannot reach Spotify"):
         sp.recommend({"sad": 1.0})
 

@@ -21,7 +21,6 @@ from core.music.targets import (
     blended_target,
     describe_face,
     emotion_weights,
-    scale_features,  # noqa: F401  (core.analytics.explorer still imports it from here)
 )
 from core.music.tracks import Recommendation
 

@@ -226,10 +226,6 @@ class Recommender:
 
     # ------------------------------------------------------------------ public queries
 
-    def target(self, probabilities: Probabilities, strategy: str = "match") -> dict[str, float]:
-        """The query's target point in scaled feature space (0..1), for display."""
-        return blended_target(emotion_weights(probabilities), strategy)
-
     def recommend(
         self,
         probabilities: Probabilities,

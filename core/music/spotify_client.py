@@ -29,13 +29,15 @@ SPOTIFY_TOKEN_URL = "https://accounts.spotify.com/api/token"
 SEARCH_PAGE_LIMIT = 10  # Spotify's cap on `limit` for search since early 2026
 SERVER_ERRORS = (500, 502, 503, 504)
 
-    "uplift": dict.fromkeys(EMOTIONS, "mood booster upbeat"),
-    "calm": dict.fromkeys(EMOTIONS, "calm relaxing"),
-}
 # Endpoints that Spotify closed to new apps in November 2024 (403/404 for them).
 CLOSED_SINCE_2024 = frozenset(
-
-T = TypeVar("T")
+    {"recommendations", "audio features", "audio analysis", "related artists",
+     "featured playlists", "category playlists", "playlist items"}
+)  # fmt: skip
+NOT_SET_UP = (
+    "Spotify is not set up (no SPOTIFY_CLIENT_ID / SPOTIFY_CLIENT_SECRET in "
+    "st.secrets or the environment). Showing the local catalog."
+)
 
 T = TypeVar("T")
 
@@ -59,14 +61,7 @@ class SpotifyUnavailable(Exception):
         self.message = message
         self.status = status
         self.retry_after = retry_after
-
-NOT_SET_UP = (
-    "Spotify is not set up (no SPOTIFY_CLIENT_ID / SPOTIFY_CLIENT_SECRET in "
-    "st.secrets or the environment). Showing the local catalog."
-)
-
-
-    return None
+        self.closed = closed  # True for 403/404: this endpoint is not open to this app
 
 
 def _retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
@@ -85,6 +80,7 @@ def _wait_text(seconds: float | None) -> str:
     if seconds >= 90:
         return f"in about {round(seconds / 60)} minutes"
     return f"in {max(1, round(seconds))} s"
+
 
 class SpotifyClient:
     """Spotify Web API calls with client credentials; build once, reuse (token and cache).
@@ -168,8 +164,6 @@ class SpotifyClient:
             kwargs.setdefault("api_base", settings.spotify_api_base)
         if settings.spotify_token_url:
             kwargs.setdefault("token_url", settings.spotify_token_url)
-        return cls(*credentials, **kwargs)
-
         return cls(*credentials, **kwargs)
 
     # ------------------------------------------------------------------ HTTP calls
@@ -313,10 +307,9 @@ class SpotifyClient:
                 tracks.append(track)
         return tracks
 
-    def track(self, track_id: str) -> Recommendation:
-        """One track by id (name, artists, album art, links)."""
-        data = self._call("track lookup", self._client.track, track_id, market=self.market)
-        return self._to_recommendation(data, reason="Spotify track", score=0.0, genre=None)
+    def track(self, track_id: str) -> dict[str, Any]:
+        """One track object by id (name, artists, album art, links)."""
+        return self._call("track lookup", self._client.track, track_id, market=self.market)
 
     def probe(self) -> dict[str, str]:
         """Which endpoints this app may use now: endpoint -> 'available' or why not."""
@@ -324,11 +317,12 @@ class SpotifyClient:
 
         def attempt(name: str, call: Callable[[], Any]) -> Any:
             try:
-
-    def track(self, track_id: str) -> dict[str, Any]:
-        """One track object by id."""
-        return self._call("track lookup", self._client.track, track_id, market=self.market)
-
+                result = call()
+            except SpotifyUnavailable as err:
+                report[name] = f"not available ({err.status})" if err.status else str(err)
+                return None
+            report[name] = "available"
+            return result
 
         if attempt("token", lambda: self._call("token", self._auth.get_access_token,
                                                 as_dict=False)) is None:  # fmt: skip

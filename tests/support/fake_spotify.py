@@ -3,8 +3,9 @@
 It serves the client-credentials token endpoint, search (tracks and playlists, ``genre:"x"``
 filters, Spotify's 2026 cap of 10 items per page), tracks, artists and playlist items; the
 endpoints closed to new apps since November 2024 answer 403. `FakeSpotify.fail` injects error
-responses (any status, headers such as Retry-After, a delay for timeouts) on chosen paths, and
-`requests` records every request so tests can check what the client sent.
+responses (any status, headers such as Retry-After, a delay for timeouts) on chosen paths,
+`requests` records every request so tests can check what the client sent, and `token_requests`
+counts the access tokens asked for.
 """
 
 from __future__ import annotations
@@ -165,6 +166,11 @@ class FakeSpotify:
                 for r in self.requests
                 if r.path.startswith(prefix) and (method is None or r.method == method)
             ]
+
+    @property
+    def token_requests(self) -> int:
+        """How many access tokens clients have asked for (POSTs to the token endpoint)."""
+        return len(self.calls("/api/token", "POST"))
 
     def _take_failure(self, path: str) -> Failure | None:
         with self._lock:
