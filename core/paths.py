@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -14,8 +13,9 @@ STARTER_CATALOG = DATA_DIR / "starter_catalog.csv"
 
 def shared_data_dir() -> Path:
     """The shared data folder (`MOODLENS_SHARED_DATA`, else `../shared/data` beside the repo)."""
-    env = os.environ.get("MOODLENS_SHARED_DATA")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+    from core.settings import Settings  # settings imports this module: import at call time
+
+    return Settings.from_env().shared_data or REPO_ROOT.parent / "shared" / "data"
 
 
 def fer2013_npz() -> Path:

@@ -56,6 +56,8 @@ class Settings:
     spotify_api_base: str | None = None  # MOODLENS_SPOTIFY_API_BASE (tests: a local server)
     spotify_token_url: str | None = None  # MOODLENS_SPOTIFY_TOKEN_URL
     ice_servers_raw: Any = field(default=None, repr=False)
+    shared_data: Path | None = None  # MOODLENS_SHARED_DATA: FER2013 and music data (dev, tests)
+    pause_training: bool = True  # MOODLENS_NO_PAUSE=1: tests/benchmarks leave a training alone
 
     @classmethod
     def from_env(
@@ -99,6 +101,10 @@ class Settings:
             spotify_api_base=_env(env, "MOODLENS_SPOTIFY_API_BASE"),
             spotify_token_url=_env(env, "MOODLENS_SPOTIFY_TOKEN_URL"),
             ice_servers_raw=ice,
+            shared_data=Path(shared).expanduser()
+            if (shared := _env(env, "MOODLENS_SHARED_DATA"))
+            else None,
+            pause_training=_env(env, "MOODLENS_NO_PAUSE") != "1",
         )
 
     @property
@@ -134,19 +140,3 @@ class Settings:
                 '"username" and "credential").'
             )
         return servers
-
-
-def ice_servers(secrets: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """`Settings.from_env(secrets).ice_servers()`."""
-    return Settings.from_env(secrets).ice_servers()
-
-
-def models_dir() -> Path:
-    """`MOODLENS_MODELS_DIR` if set, else the repo's models/."""
-    return Settings.from_env().models_dir
-
-
-def preferred_model() -> str | None:
-    """`MOODLENS_MODEL`: the shipped model the app opens with, instead of the best on
-    validation. None when unset."""
-    return Settings.from_env().preferred_model

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from core.music.songs import Songs, SongsService
 from core.music.targets import STRATEGIES
 from core.music.tracks import Recommendation
 from core.paths import STARTER_CATALOG
-from core.settings import Settings, models_dir, preferred_model
+from core.settings import Settings
 from core.vision.faces import FaceDetector
 
 
@@ -75,6 +74,11 @@ STRATEGY_LABELS = {
 }
 
 
+def app_settings() -> Settings:
+    """Every setting, read once per script run from st.secrets and the environment."""
+    return Settings.from_env(secrets())
+
+
 def secrets() -> Mapping[str, Any]:
     """st.secrets as a mapping, or {} when the app has no secrets file."""
     try:
@@ -109,8 +113,8 @@ def cached_photo_detector() -> FaceDetector:
 def model_choice() -> EmotionModel | None:
     """Sidebar model picker (default: `MOODLENS_MODEL`, else the best on validation).
     Shows errors itself."""
-    folder = models_dir()
-    preferred = preferred_model()
+    settings = app_settings()
+    folder, preferred = settings.models_dir, settings.preferred_model
     paths = available_models(folder, first=preferred)
     if not paths:
         st.error(
@@ -182,7 +186,7 @@ def active_catalog() -> pd.DataFrame | None:
     A bad choice shows its error and falls back to the starter catalog, so the app goes on.
     """
     box = st.sidebar.expander("Music catalog", expanded=False)
-    default_path = os.environ.get("MOODLENS_CATALOG", "").strip() or str(STARTER_CATALOG)
+    default_path = str(app_settings().default_catalog)
     path = box.text_input(
         "Catalog CSV path",
         value=default_path,
@@ -227,7 +231,7 @@ def _feedback_store(path: str) -> FeedbackStore:
 
 def feedback_store() -> FeedbackStore:
     """The local feedback database (MOODLENS_FEEDBACK_DB, else ~/.moodlens/...)."""
-    return _feedback_store(str(default_db_path()))
+    return _feedback_store(str(default_db_path(app_settings())))
 
 
 def profile_name() -> str:
@@ -244,11 +248,6 @@ def profile_name() -> str:
 # ----------------------------------------------------------------------------- songs
 
 
-def music_settings() -> Settings:
-    """Spotify credentials and endpoints (and the rest) from st.secrets and the environment."""
-    return Settings.from_env(secrets())
-
-
 @st.cache_resource(max_entries=4)
 def _songs_service(
     catalog_key: str, spotify_key: str, db_path: str, _settings: Settings, _recommender: Recommender
@@ -261,12 +260,12 @@ def _songs_service(
 
 def songs_service(catalog: pd.DataFrame) -> SongsService:
     """The songs service for the active catalog (see core.music.songs)."""
-    settings = music_settings()
+    settings = app_settings()
     spotify = (settings.spotify_credentials, settings.spotify_api_base, settings.spotify_token_url)
     return _songs_service(
         st.session_state.get("catalog_key", "default"),
         hashlib.sha256(repr(spotify).encode()).hexdigest(),  # no secret in the cache key
-        str(default_db_path()),
+        str(default_db_path(settings)),
         settings,
         active_recommender(catalog),
     )
@@ -311,7 +310,7 @@ def song_controls(key: str) -> tuple[str, bool]:
         format_func=STRATEGY_LABELS.get,
         key=f"{key}_strategy",
     )
-    has_credentials = music_settings().spotify_credentials is not None
+    has_credentials = app_settings().spotify_credentials is not None
     use_spotify = right.toggle(
         "Live from Spotify",
         value=False,

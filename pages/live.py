@@ -9,18 +9,18 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.analytics.charts import emotion_bars, emotion_timeline
 from core.labels import EMOTIONS
-from core.settings import SettingsError, ice_servers
+from core.settings import SettingsError
 from core.vision.live import LiveAnalyzer, make_frame_callback
 from pages.common import (
     active_catalog,
     active_recommender,
+    app_settings,
     cached_detector,
     model_choice,
     mood_songs,
     profile_name,
     render_songs,
     route_through_app,
-    secrets,
     song_controls,
 )
 
@@ -41,7 +41,7 @@ if analyzer_key not in st.session_state:
 analyzer: LiveAnalyzer = st.session_state[analyzer_key]
 
 try:
-    servers = ice_servers(secrets())
+    servers = app_settings().ice_servers()
 except SettingsError as error:
     st.error(f"WebRTC settings: {error}")
     servers = []

@@ -21,9 +21,9 @@ from core.emotion.cards import MISSING, CardSet, available_models, load_cards, s
 from core.emotion.model import ModelLoadError
 from core.labels import EMOTIONS
 from core.paths import fer2013_npz
-from core.settings import models_dir
 from core.vision.faces import ImageError, decode_image
 from pages.common import (
+    app_settings,
     cached_model,
     cached_photo_detector,
     chart_with_data,
@@ -285,7 +285,7 @@ def presenter_view(cards: CardSet, split: str) -> None:
 
 # --------------------------------------------------------------------------- page
 
-folder = models_dir()
+folder = app_settings().models_dir
 cards = load_cards(folder)
 presenting = bool(st.session_state.get("cmp_presenter", False))
 if not presenting:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -181,7 +180,9 @@ class EmotionModel:
             input_signature=[tf.TensorSpec((None, *face_shape), tf.float32)],
             reduce_retracing=True,
         )
-        wanted = os.environ.get("MOODLENS_RUNTIME", self.runtime)
+        from core.settings import Settings
+
+        wanted = Settings.from_env().runtime or self.runtime
         if wanted in ("auto", "onnxruntime"):
             try:
                 from core.emotion.onnx_runtime import OnnxRunner, UnsupportedLayer

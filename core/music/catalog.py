@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from core.labels import MOODS
-from core.paths import STARTER_CATALOG, shared_data_dir
+from core.paths import shared_data_dir
 
 AUDIO_FEATURES: tuple[str, ...] = (
     "danceability",
@@ -430,10 +430,9 @@ def feature_columns(df: pd.DataFrame) -> list[str]:
 
 def load_default_catalog() -> pd.DataFrame:
     """The catalog named by ``MOODLENS_CATALOG``, else the starter catalog shipped in data/."""
-    env_path = os.environ.get("MOODLENS_CATALOG", "").strip()
-    if env_path:
-        return load_catalog(Path(env_path).expanduser())
-    return load_catalog(STARTER_CATALOG)
+    from core.settings import Settings
+
+    return load_catalog(Settings.from_env().default_catalog)
 
 
 def data_moods_path() -> Path:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from core.labels import EMOTION_TO_MOOD, EMOTIONS
+from core.settings import Settings
 
 DEFAULT_DB_PATH = Path("~/.moodlens/feedback.sqlite3")
 MAX_PROFILE_LENGTH = 64
@@ -75,10 +76,10 @@ ARTIST_STEP, ARTIST_CAP = 0.04, 0.12
 GENRE_STEP, GENRE_CAP = 0.015, 0.06
 
 
-def default_db_path() -> Path:
+def default_db_path(settings: Settings | None = None) -> Path:
     """``MOODLENS_FEEDBACK_DB`` if set, else ``~/.moodlens/feedback.sqlite3``."""
-    env = os.environ.get("MOODLENS_FEEDBACK_DB", "").strip()
-    return Path(env or DEFAULT_DB_PATH).expanduser()
+    settings = settings or Settings.from_env()
+    return Path(settings.feedback_db or DEFAULT_DB_PATH).expanduser()
 
 
 def _now() -> dt.datetime:

@@ -54,7 +54,9 @@ def training_pids() -> list[int]:
 def pause_training(enabled: bool = True) -> Iterator[list[int]]:
     """SIGSTOP running trainings for the duration of the block; always SIGCONT them after."""
     paused: list[int] = []
-    if enabled and os.environ.get("MOODLENS_NO_PAUSE") != "1":
+    from core.settings import Settings
+
+    if enabled and Settings.from_env().pause_training:
         for pid in training_pids():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGSTOP)

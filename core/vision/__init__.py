@@ -1,10 +1,10 @@
 """Faces in frames: detection, tracking, and the live frame -> emotions pipeline.
 
-    detector = FaceDetector()                       # OpenCV; works on any BGR/RGB/gray frame
-    boxes = detector.detect(frame)                  # [FaceBox(x, y, w, h), ...]
-    analyzer = LiveAnalyzer(model, detector)        # streamlit-webrtc's frame callback side
-    annotated = analyzer.process(frame); analyzer.snapshot()
-    results = analyze_still(image, model, detector)   # one photo: every face, largest first
+detector = FaceDetector()                       # OpenCV; works on any BGR/RGB/gray frame
+boxes = detector.detect(frame)                  # [FaceBox(x, y, w, h), ...]
+analyzer = LiveAnalyzer(model, detector)        # streamlit-webrtc's frame callback side
+annotated = analyzer.process(frame); analyzer.snapshot()
+results = analyze_still(image, model, detector)   # one photo: every face, largest first
 """
 
 from core.lazy import lazy_exports
