@@ -334,17 +334,7 @@ def test_cli_prints_the_markdown_table(cards, folder) -> None:
 
 
 def test_importing_the_package_loads_no_plotly() -> None:
-    import subprocess
-    import sys
+    from tests.support.imports import heavy_modules_after
 
-    from core.paths import REPO_ROOT
-
-    code = (
-        "import sys, core.analytics as a; a.summary_table; a.markdown_table; a.group_tracks; "
-        "print(sorted(m for m in ('plotly', 'tensorflow', 'keras') if m in sys.modules))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    code = "import core.analytics as a; a.summary_table; a.markdown_table; a.group_tracks"
+    assert heavy_modules_after(code, ("plotly", "tensorflow", "keras")) == []

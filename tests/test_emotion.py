@@ -10,7 +10,6 @@ import pytest
 from core.emotion.cards import available_models, card_accuracy, default_model_path, load_cards
 from core.emotion.model import EmotionModel, EmotionSmoother, ModelLoadError
 from core.labels import EMOTIONS
-from core.paths import REPO_ROOT
 from core.training.evaluate import classification_metrics
 
 
@@ -111,18 +110,10 @@ def test_shipped_models_follow_the_comparison_ranking():
 
 
 def test_importing_the_package_loads_no_tensorflow():
-    import subprocess
-    import sys
+    from tests.support.imports import heavy_modules_after
 
-    code = (
-        "import sys, core.emotion as e; e.load_cards; e.default_model_path(); e.ModelLoadError; "
-        "print(sorted(m for m in ('tensorflow', 'keras', 'plotly') if m in sys.modules))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    code = "import core.emotion as e; e.load_cards; e.default_model_path(); e.ModelLoadError"
+    assert heavy_modules_after(code, ("tensorflow", "keras", "plotly")) == []
 
 
 def test_missing_and_corrupt_model_files_say_what_to_do(tmp_path):
