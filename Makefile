@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test lint format chromium bench clean train-resnet comparison best-small-cnn
+.PHONY: run test lint format chromium postgresql bench clean train-resnet comparison best-small-cnn
 FER ?= ../shared/data/fer2013/fer2013.npz
 RESNET_RUN := runs/resnet50v2
 
@@ -33,13 +33,23 @@ chromium:
 	      || echo "warning: could not install chromium; browser tests will skip"; \
 	  else echo "note: chromium missing and not root; browser tests will skip"; fi; }
 
+# Debian's PostgreSQL server for the feedback-store tests, which start a throwaway cluster of
+# their own (installed when missing and running as root; otherwise those tests skip and say why).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian postgresql for the feedback-store tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	      || echo "warning: could not install postgresql; PostgreSQL tests will skip"; \
+	  else echo "note: postgresql missing and not root; PostgreSQL tests will skip"; fi; }
+
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
 
 format: $(VENV)/.dev-deps
 	$(BIN)/ruff format .
 
-test: $(VENV)/.dev-deps chromium
+test: $(VENV)/.dev-deps chromium postgresql
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

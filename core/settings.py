@@ -51,10 +51,16 @@ class Settings:
     runtime: str | None = None  # MOODLENS_RUNTIME: "onnx" or "keras"
     catalog_path: Path | None = None  # MOODLENS_CATALOG: the catalog the app opens with
     feedback_db: Path | None = None  # MOODLENS_FEEDBACK_DB: the SQLite file for votes/moods
+    # MOODLENS_DATABASE_URL / [database] url: one database every replica shares (it wins over
+    # feedback_db); hidden from repr, a URL carries a password
+    database_url: str | None = field(default=None, repr=False)
     spotify_client_id: str | None = field(default=None, repr=False)
     spotify_client_secret: str | None = field(default=None, repr=False)
     spotify_api_base: str | None = None  # MOODLENS_SPOTIFY_API_BASE (tests: a local server)
     spotify_token_url: str | None = None  # MOODLENS_SPOTIFY_TOKEN_URL
+    # [spotify] redirect_uri / SPOTIFY_REDIRECT_URI: where Spotify sends a listener back after
+    # "Connect Spotify" (the app's My history page, e.g. http://127.0.0.1:8501/history)
+    spotify_redirect_uri: str | None = None
     ice_servers_raw: Any = field(default=None, repr=False)
     shared_data: Path | None = None  # MOODLENS_SHARED_DATA: FER2013 and music data (dev, tests)
     pause_training: bool = True  # MOODLENS_NO_PAUSE=1: tests/benchmarks leave a training alone
@@ -96,10 +102,13 @@ class Settings:
             runtime=_env(env, "MOODLENS_RUNTIME"),
             catalog_path=Path(catalog).expanduser() if catalog else None,
             feedback_db=Path(feedback).expanduser() if feedback else None,
+            database_url=_lookup(secrets, "database", "url") or _env(env, "MOODLENS_DATABASE_URL"),
             spotify_client_id=client_id,
             spotify_client_secret=client_secret,
             spotify_api_base=_env(env, "MOODLENS_SPOTIFY_API_BASE"),
             spotify_token_url=_env(env, "MOODLENS_SPOTIFY_TOKEN_URL"),
+            spotify_redirect_uri=_lookup(secrets, "spotify", "redirect_uri")
+            or _env(env, "SPOTIFY_REDIRECT_URI"),
             ice_servers_raw=ice,
             shared_data=Path(shared).expanduser()
             if (shared := _env(env, "MOODLENS_SHARED_DATA"))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,16 @@ from core.emotion.cards import available_models, card_accuracy
 from core.emotion.model import EmotionModel, ModelLoadError
 from core.labels import FACE_SIZE
 from core.music.catalog import CatalogError, has_audio_features, load_catalog
-from core.music.feedback import FeedbackStore, default_db_path
+from core.music.feedback import FeedbackStore, feedback_url
+from core.music.playlists import FORMATS, export, file_name, merge_songs, tracks_from_frame
 from core.music.recommender import Recommender
 from core.music.songs import Songs, SongsService
+from core.music.spotify_playlists import (
+    PendingLogins,
+    PlaylistError,
+    SavedPlaylist,
+    SpotifyPlaylists,
+)
 from core.music.targets import STRATEGIES
 from core.music.tracks import Recommendation
 from core.paths import STARTER_CATALOG
@@ -225,13 +234,21 @@ def active_recommender(catalog: pd.DataFrame) -> Recommender:
 
 
 @st.cache_resource
-def _feedback_store(path: str) -> FeedbackStore:
-    return FeedbackStore(path)
+def _feedback_store(database_key: str, _url: str) -> FeedbackStore:
+    """One store (one connection pool) per database, keyed by a hash: no password in the key."""
+    del database_key
+    return FeedbackStore(url=_url)
+
+
+def _store_for(settings: Settings) -> FeedbackStore:
+    url = feedback_url(settings)
+    return _feedback_store(hashlib.sha256(url.encode()).hexdigest(), url)
 
 
 def feedback_store() -> FeedbackStore:
-    """The local feedback database (MOODLENS_FEEDBACK_DB, else ~/.moodlens/...)."""
-    return _feedback_store(str(default_db_path(app_settings())))
+    """The feedback database: MOODLENS_DATABASE_URL (shared PostgreSQL), else the local SQLite
+    file (MOODLENS_FEEDBACK_DB, else ~/.moodlens/feedback.sqlite3)."""
+    return _store_for(app_settings())
 
 
 def profile_name() -> str:
@@ -240,7 +257,8 @@ def profile_name() -> str:
         "Profile",
         value="default",
         key="profile",
-        help="Thumbs up/down and mood history are kept per profile, in a local SQLite file.",
+        help="Thumbs up/down and mood history are kept per profile, in the feedback database "
+        "(a local SQLite file unless MOODLENS_DATABASE_URL names a shared one).",
     )
     return name.strip() or "default"
 
@@ -250,22 +268,26 @@ def profile_name() -> str:
 
 @st.cache_resource(max_entries=4)
 def _songs_service(
-    catalog_key: str, spotify_key: str, db_path: str, _settings: Settings, _recommender: Recommender
+    catalog_key: str, settings_key: str, _settings: Settings, _recommender: Recommender
 ) -> SongsService:
-    """One service per catalog, Spotify setup and feedback file, shared by every session and
-    rerun, so its one Spotify client keeps its token and result cache between calls."""
-    del catalog_key, spotify_key
-    return SongsService(_settings, _recommender, _feedback_store(db_path))
+    """One service per catalog, Spotify setup and feedback database, shared by every session
+    and rerun, so its one Spotify client keeps its token and result cache between calls."""
+    del catalog_key, settings_key
+    return SongsService(_settings, _recommender, _store_for(_settings))
 
 
 def songs_service(catalog: pd.DataFrame) -> SongsService:
     """The songs service for the active catalog (see core.music.songs)."""
     settings = app_settings()
-    spotify = (settings.spotify_credentials, settings.spotify_api_base, settings.spotify_token_url)
+    setup = (
+        settings.spotify_credentials,
+        settings.spotify_api_base,
+        settings.spotify_token_url,
+        feedback_url(settings),
+    )
     return _songs_service(
         st.session_state.get("catalog_key", "default"),
-        hashlib.sha256(repr(spotify).encode()).hexdigest(),  # no secret in the cache key
-        str(default_db_path(settings)),
+        hashlib.sha256(repr(setup).encode()).hexdigest(),  # no secret in the cache key
         settings,
         active_recommender(catalog),
     )
@@ -297,6 +319,8 @@ def mood_songs(
         )
         stored = (state, emotion, songs)
         st.session_state[f"{key}_songs"] = stored
+        shown = st.session_state.get(SESSION_SONGS, [])
+        st.session_state[SESSION_SONGS] = merge_songs(shown, songs.recommendations)
     return stored[2], stored[1]
 
 
@@ -363,6 +387,167 @@ def render_songs(
         st.markdown(f"**More like _{anchor.title}_**")
         for rec in similar:
             st.markdown(f"- **{rec.title}** — {rec.artist} · {rec.reason}")
+
+
+# ----------------------------------------------------------------------------- playlists
+
+SESSION_SONGS = "session_songs"  # every song shown in this browser session, first seen first
+SPOTIFY = "spotify_listener"  # {"token": UserToken, "user": name, "offer": (name, tracks)}
+
+
+@st.cache_resource
+def _pending_logins() -> PendingLogins:
+    """Started Spotify sign-ins of every session: Spotify's redirect opens a new session."""
+    return PendingLogins()
+
+
+def _md(text: str) -> str:
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
+
+
+def _songs(count: int) -> str:
+    return f"{count} song{'' if count == 1 else 's'}"
+
+
+def take_songs_with_you(
+    key: str, profile: str, current: list[Recommendation] | None = None, title: str = "moodlens"
+) -> None:
+    """These songs, the session's or the liked ones as an M3U8/XSPF/CSV download (built in
+    memory when clicked, never stored), and 'Save to my Spotify'."""
+    sources = {
+        "These songs": (title, list(current or [])),
+        "This session's songs": (
+            f"moodlens · my session {time.strftime('%Y-%m-%d')}",
+            st.session_state.get(SESSION_SONGS, []),
+        ),
+        "My liked songs": (
+            f"moodlens · liked by {profile}",
+            tracks_from_frame(feedback_store().liked_songs(profile)),
+        ),
+    }
+    sources = {label: source for label, source in sources.items() if source[1]}
+    if not sources:
+        return
+    with st.expander("Take these songs with you", icon=":material/playlist_add:"):
+        left, right = st.columns([3, 2])
+        which = left.selectbox(
+            "Songs",
+            list(sources),
+            key=f"{key}_pl_songs",
+            format_func=lambda label: f"{label} ({len(sources[label][1])})",
+        )
+        kind = right.radio(
+            "Format",
+            list(FORMATS),
+            horizontal=True,
+            key=f"{key}_pl_format",
+            help="M3U8 and XSPF open in music players and playlist importers; CSV in a "
+            "spreadsheet. Songs without a Spotify id link to a Spotify search.",
+        )
+        name, tracks = sources[which]
+        st.download_button(
+            f"Download {kind}",
+            lambda: export(tracks, kind, name),
+            file_name=file_name(name, kind),
+            mime=FORMATS[kind].mime,
+            key=f"{key}_pl_download",
+            icon=":material/download:",
+            on_click="ignore",
+        )
+        st.caption("The file is made when you click; nothing is saved on the server.")
+        save_to_spotify(key, name, tracks)
+
+
+def save_to_spotify(key: str, name: str, tracks: list[Recommendation]) -> None:
+    """'Connect Spotify' (sign-in finished by `spotify_return`), then 'Save to my Spotify'."""
+    settings = app_settings()
+    if not SpotifyPlaylists.configured(settings):
+        st.caption(
+            "Saving to your own Spotify account needs the app's Spotify client ID and a "
+            "redirect URI (see .streamlit/secrets.toml.example)."
+        )
+        return
+    listener = st.session_state.get(SPOTIFY)
+    if listener and not listener["token"].expired():
+        _save_button(key, name, tracks, listener)
+        return
+    login, pending = st.session_state.get(f"{SPOTIFY}_login"), _pending_logins()
+    if login is None or not pending.put(login, (name, tracks)):  # fresh songs, same sign-in
+        login = SpotifyPlaylists.from_settings(settings).start_login()
+        pending.put(login, (name, tracks))
+        st.session_state[f"{SPOTIFY}_login"] = login
+    st.link_button(
+        "Connect Spotify",
+        login.url,
+        icon=":material/link:",
+        help="Opens Spotify in a new tab. Once you allow moodlens to create private "
+        "playlists, that tab offers to save these songs.",
+    )
+    _show_saved(key)
+
+
+def _save_button(key: str, name: str, tracks: list[Recommendation], listener: dict) -> None:
+    if st.button(
+        "Save to my Spotify",
+        key=f"{key}_spotify_save",
+        icon=":material/library_add:",
+        help=f"A private playlist “{name}” in {listener['user']}'s Spotify account.",
+    ):
+        try:
+            st.session_state[f"{key}_spotify_saved"] = SpotifyPlaylists.from_settings(
+                app_settings()
+            ).save_playlist(
+                listener["token"], name, tracks, description="Songs moodlens picked for a mood."
+            )
+        except PlaylistError as error:
+            st.session_state[f"{key}_spotify_saved"] = error
+            if error.reconnect:
+                st.session_state.pop(SPOTIFY, None)
+    _show_saved(key)
+
+
+def _show_saved(key: str) -> None:
+    result = st.session_state.get(f"{key}_spotify_saved")
+    if isinstance(result, SavedPlaylist):
+        st.success(
+            f"Saved **{_md(result.name)}** ({_songs(result.added)}) to your Spotify: "
+            f"[open it]({result.url})"
+        )
+        if result.skipped:
+            st.caption(
+                "Not on Spotify (no Spotify id), so not added: "
+                + "; ".join(_md(f"{t.artist} – {t.title}") for t in result.skipped)
+            )
+    elif isinstance(result, PlaylistError):
+        st.error(str(result))
+
+
+def spotify_return() -> None:
+    """Finish a 'Connect Spotify' sign-in when Spotify sent the browser back here (?code or
+    ?error with the state), then offer to save the songs chosen when it began. Call it
+    before the page may stop."""
+    params = {name: st.query_params.get(name) for name in ("code", "state", "error")}
+    settings = app_settings()
+    if (params["code"] or params["error"]) and SpotifyPlaylists.configured(settings):
+        for name in params:
+            st.query_params.pop(name, None)
+        login, offer = _pending_logins().take(params["state"] or "") or (None, None)
+        try:
+            spotify = SpotifyPlaylists.from_settings(settings)
+            token = spotify.finish_login(params, login)
+            user = spotify.current_user(token)
+        except PlaylistError as error:
+            st.error(str(error))
+        else:
+            name = user.get("display_name") or user.get("id") or "you"
+            st.session_state[SPOTIFY] = {"token": token, "user": name, "offer": offer}
+    listener = st.session_state.get(SPOTIFY)
+    if listener and listener.get("offer"):
+        name, tracks = listener["offer"]
+        with st.container(border=True):
+            st.success(f"Connected to Spotify as {_md(listener['user'])}.")
+            st.markdown(f"Save **{_md(name)}** ({_songs(len(tracks))}) as a private playlist?")
+            _save_button("spotify_return", name, tracks, listener)
 
 
 def deferred_csv(frame: pd.DataFrame, index: bool = False):

@@ -8,11 +8,14 @@ from pages.common import (
     feedback_store,
     profile_name,
     route_through_app,
+    spotify_return,
+    take_songs_with_you,
 )
 
 route_through_app()  # first, so a deep link on a fresh server runs through app.py
 
 st.title(":material/history: My history")
+spotify_return()  # Spotify's redirect URI points here: finish "Connect Spotify", offer to save
 profile = profile_name()
 store = feedback_store()
 st.caption(f"Profile **{profile}** · stored only on this machine in `{store.path}`.")
@@ -48,3 +51,5 @@ else:
         file_name=f"moodlens-liked-{profile}.csv",
         mime="text/csv",
     )
+
+take_songs_with_you("history", profile)

@@ -12,6 +12,7 @@ from core.labels import EMOTIONS
 from core.settings import SettingsError
 from core.vision.live import LiveAnalyzer, make_frame_callback
 from pages.common import (
+    STRATEGY_LABELS,
     active_catalog,
     active_recommender,
     app_settings,
@@ -22,11 +23,14 @@ from pages.common import (
     render_songs,
     route_through_app,
     song_controls,
+    spotify_return,
+    take_songs_with_you,
 )
 
 route_through_app()  # first, so a deep link on a fresh server runs through app.py
 
 st.title(":material/videocam: Live camera")
+spotify_return()  # back from "Connect Spotify": finish the sign-in, offer to save
 model = model_choice()
 catalog = active_catalog()
 profile = profile_name()
@@ -148,6 +152,7 @@ def songs_panel() -> None:
     )
     st.subheader(f"Songs for your {shown} mood" + (" (locked)" if locked else ""))
     render_songs(recs, note, "live", profile, shown, active_recommender(catalog))
+    take_songs_with_you("live", profile, recs, f"moodlens · {shown} · {STRATEGY_LABELS[strategy]}")
 
 
 with panel_col:

@@ -8,6 +8,7 @@ from core.analytics.charts import emotion_bars
 from core.vision.faces import ImageError, decode_image, fit_width, is_blank, to_gray
 from core.vision.live import analyze_still, annotate
 from pages.common import (
+    STRATEGY_LABELS,
     active_catalog,
     active_recommender,
     cached_photo_detector,
@@ -17,11 +18,14 @@ from pages.common import (
     render_songs,
     route_through_app,
     song_controls,
+    spotify_return,
+    take_songs_with_you,
 )
 
 route_through_app()  # first, so a deep link on a fresh server runs through app.py
 
 st.title(":material/photo_camera: Photo")
+spotify_return()  # back from "Connect Spotify": finish the sign-in, offer to save
 st.caption("Your photo is analysed in memory on this machine and is not stored.")
 model = model_choice()
 catalog = active_catalog()
@@ -106,3 +110,6 @@ picture = source.file_id if hasattr(source, "file_id") else source.name
     profile=profile,
 )
 render_songs(recs, note, "photo", profile, face.label, active_recommender(catalog))
+take_songs_with_you(
+    "photo", profile, recs, f"moodlens · {face.label} · {STRATEGY_LABELS[strategy]}"
+)

@@ -31,6 +31,22 @@ def pytest_unconfigure(config) -> None:
         _paused.__exit__(None, None, None)
 
 
+@pytest.fixture(autouse=True)
+def _no_shared_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never write into the MOODLENS_DATABASE_URL database of the shell they run in."""
+    monkeypatch.delenv("MOODLENS_DATABASE_URL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server (Debian's `postgresql`), started on first use and removed
+    at the end; tests that use it skip with the reason when it cannot start."""
+    from tests.support.postgres import postgres_cluster
+
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
 @pytest.fixture(scope="session")
 def fer() -> FerSplits:
     """FER2013 from ../shared/data/fer2013/fer2013.npz."""

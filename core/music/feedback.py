@@ -1,10 +1,14 @@
-"""Thumbs up/down and mood history per profile, kept in a local SQLite file.
+"""Thumbs up/down and mood history per profile: a local SQLite file, or one shared PostgreSQL.
 
-`FeedbackStore(path)` opens (and creates) the database; the default path is ``MOODLENS_FEEDBACK_DB``
-or ``~/.moodlens/feedback.sqlite3``. Every call opens its own short-lived connection, so one store
-can be shared by the threads of a Streamlit server. `FeedbackStore.preference(profile)` summarises
-a profile's votes as a `Preference` that ``Recommender.recommend(feedback=...)`` uses to boost
-liked tracks, artists and genres and to demote disliked ones.
+`FeedbackStore(path)` opens (and creates) a SQLite file; `FeedbackStore(url=...)` any database
+URL `core.music.store` supports (``postgresql+psycopg://user:pass@host:5432/moodlens``, or
+``sqlite:///file``); `FeedbackStore()` / `FeedbackStore.from_settings(settings)` uses
+``MOODLENS_DATABASE_URL`` (``[database] url`` in secrets) when set, so every replica of the app
+shares one database, else the file ``MOODLENS_FEEDBACK_DB`` or ``~/.moodlens/feedback.sqlite3``.
+Every call runs in its own transaction on a pooled connection, so one store can be shared by the
+threads of a Streamlit server and by several processes. `FeedbackStore.preference(profile)`
+summarises a profile's votes as a `Preference` that ``Recommender.recommend(feedback=...)`` uses
+to boost liked tracks, artists and genres and to demote disliked ones.
 """
 
 from __future__ import annotations
@@ -13,18 +17,18 @@ import datetime as dt
 import io
 import json
 import os
-import sqlite3
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Connection, func, select, union
+from sqlalchemy.sql.expression import Executable
 
 from core.labels import EMOTION_TO_MOOD, EMOTIONS
+from core.music.store import Database, StoreError, database_url, mood_events, sqlite_path, votes
 from core.settings import Settings
 
 DEFAULT_DB_PATH = Path("~/.moodlens/feedback.sqlite3")
@@ -41,33 +45,6 @@ LIKED_CSV_COLUMNS: tuple[str, ...] = (
     "liked_at",
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS votes (
-    profile   TEXT NOT NULL,
-    track_key TEXT NOT NULL,
-    title     TEXT NOT NULL,
-    artist    TEXT NOT NULL,
-    album     TEXT,
-    genre     TEXT,
-    mood      TEXT,
-    emotion   TEXT,
-    track_id  TEXT,
-    vote      INTEGER NOT NULL CHECK (vote IN (-1, 1)),
-    voted_at  TEXT NOT NULL,
-    PRIMARY KEY (profile, track_key)
-);
-CREATE TABLE IF NOT EXISTS mood_events (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    profile       TEXT NOT NULL,
-    emotion       TEXT NOT NULL,
-    mood          TEXT,
-    strategy      TEXT,
-    probabilities TEXT,
-    recorded_at   TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS mood_events_profile ON mood_events (profile, recorded_at);
-"""
-
 # Boosts added to a track's score by `Preference.boost` (scores are roughly 0..1.3): a liked
 # track outranks equally fitting ones, not tracks for another mood.
 LIKED_TRACK_BOOST = 0.3
@@ -80,6 +57,15 @@ def default_db_path(settings: Settings | None = None) -> Path:
     """``MOODLENS_FEEDBACK_DB`` if set, else ``~/.moodlens/feedback.sqlite3``."""
     settings = settings or Settings.from_env()
     return Path(settings.feedback_db or DEFAULT_DB_PATH).expanduser()
+
+
+def feedback_url(settings: Settings | None = None) -> str:
+    """The feedback database as a URL: ``MOODLENS_DATABASE_URL`` if set, else the SQLite file
+    of `default_db_path` (a key for caching one store per database)."""
+    settings = settings or Settings.from_env()
+    if settings.database_url:
+        return database_url(settings.database_url).render_as_string(hide_password=False)
+    return database_url(path=default_db_path(settings)).render_as_string(hide_password=False)
 
 
 def _now() -> dt.datetime:
@@ -173,24 +159,50 @@ def _field(track: Any, name: str) -> Any:
 
 
 class FeedbackStore:
-    """Votes and mood events of every profile, in one SQLite file."""
+    """Votes and mood events of every profile, in one SQLite file or one shared database."""
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
-        self.path = Path(path).expanduser() if path is not None else default_db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with self._connect() as conn:
-            conn.executescript(_SCHEMA)
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+    ) -> None:
+        """`path`: a SQLite file; `url`: a database URL; neither: from `settings` (the
+        environment when None) - MOODLENS_DATABASE_URL, else the default SQLite file."""
+        if path is not None and url is not None:
+            raise ValueError("Give FeedbackStore a path or a url, not both.")
+        if path is None and url is None:
+            settings = settings or Settings.from_env()
+            url = settings.database_url
+            if url is None:
+                path = default_db_path(settings)
+        self.url = database_url(url, path)
+        self.path: Path | None = sqlite_path(self.url)  # None unless a SQLite file
+        self._db = Database(self.url)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A fresh connection inside one transaction, closed afterwards."""
-        conn = sqlite3.connect(self.path, timeout=10.0)
-        try:
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeedbackStore:
+        """The store `settings` name: its database_url, else its (default) SQLite file."""
+        return cls(settings=settings)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._db.backend
+
+    def close(self) -> None:
+        """Close the pooled connections (the store reconnects if used again)."""
+        self._db.close()
+
+    def __repr__(self) -> str:
+        return f"FeedbackStore({self.url.render_as_string(hide_password=True)!r})"
+
+    def _frame(self, conn: Connection, query: Executable) -> pd.DataFrame:
+        result = conn.execute(query)
+        return pd.DataFrame.from_records(
+            result.all(), columns=list(result.keys()), coerce_float=True
+        )
 
     # ------------------------------------------------------------------ writing
 
@@ -217,34 +229,29 @@ class FeedbackStore:
         key = _field(track, "key") or (
             str(track_id) if track_id else f"{_artist_key(artist)}::{str(title).strip().lower()}"
         )
-        row = (
-            _clean_profile(profile),
-            str(key),
-            str(title),
-            str(artist),
-            _field(track, "album"),
-            _field(track, "genre"),
-            _field(track, "mood"),
-            emotion,
-            track_id,
-            int(vote),
-            _iso(when),
-        )
-        with self._lock, self._connect() as conn:
-            conn.execute(
-                "INSERT INTO votes (profile, track_key, title, artist, album, genre, mood,"
-                " emotion, track_id, vote, voted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (profile, track_key) DO UPDATE SET vote = excluded.vote,"
-                " voted_at = excluded.voted_at, emotion = COALESCE(excluded.emotion, emotion)",
-                row,
-            )
+        row = {
+            "profile": _clean_profile(profile),
+            "track_key": str(key),
+            "title": str(title),
+            "artist": str(artist),
+            "album": _text(_field(track, "album")),
+            "genre": _text(_field(track, "genre")),
+            "mood": _text(_field(track, "mood")),
+            "emotion": emotion,
+            "track_id": _text(track_id),
+            "vote": int(vote),
+            "voted_at": _iso(when),
+        }
+        with self._db.write() as conn:
+            conn.execute(_upsert_vote(conn, row))
 
     def clear_vote(self, profile: str, key: str) -> None:
         """Forget a profile's vote on a track."""
-        with self._lock, self._connect() as conn:
+        with self._db.write() as conn:
             conn.execute(
-                "DELETE FROM votes WHERE profile = ? AND track_key = ?",
-                (_clean_profile(profile), key),
+                votes.delete().where(
+                    votes.c.profile == _clean_profile(profile), votes.c.track_key == key
+                )
             )
 
     def record_mood(
@@ -264,55 +271,64 @@ class FeedbackStore:
             if (probabilities)
             else None
         )
-        with self._lock, self._connect() as conn:
+        with self._db.write() as conn:
             conn.execute(
-                "INSERT INTO mood_events (profile, emotion, mood, strategy, probabilities,"
-                " recorded_at) VALUES (?,?,?,?,?,?)",
-                (
-                    _clean_profile(profile),
-                    emotion,
-                    EMOTION_TO_MOOD[emotion],
-                    strategy,
-                    probs,
-                    _iso(when),
-                ),
+                mood_events.insert().values(
+                    profile=_clean_profile(profile),
+                    emotion=emotion,
+                    mood=EMOTION_TO_MOOD[emotion],
+                    strategy=strategy,
+                    probabilities=probs,
+                    recorded_at=_iso(when),
+                )
             )
 
     def delete_profile(self, profile: str) -> None:
         """Remove every vote and mood event of a profile."""
         name = _clean_profile(profile)
-        with self._lock, self._connect() as conn:
-            conn.execute("DELETE FROM votes WHERE profile = ?", (name,))
-            conn.execute("DELETE FROM mood_events WHERE profile = ?", (name,))
+        with self._db.write() as conn:
+            conn.execute(votes.delete().where(votes.c.profile == name))
+            conn.execute(mood_events.delete().where(mood_events.c.profile == name))
 
     # ------------------------------------------------------------------ reading
 
     def profiles(self) -> list[str]:
         """Every profile with a vote or a mood event, sorted."""
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT profile FROM votes UNION SELECT profile FROM mood_events ORDER BY 1"
-            ).fetchall()
-        return [row[0] for row in rows]
+        query = union(select(votes.c.profile), select(mood_events.c.profile))
+        with self._db.read() as conn:
+            rows = conn.execute(query.order_by(query.selected_columns[0])).scalars().all()
+        return list(rows)
 
     def vote_of(self, profile: str, key: str) -> int:
         """The profile's current vote on a track: +1, -1 or 0 when none."""
-        with self._connect() as conn:
-            row = conn.execute(
-                "SELECT vote FROM votes WHERE profile = ? AND track_key = ?",
-                (_clean_profile(profile), key),
-            ).fetchone()
-        return int(row[0]) if row else 0
+        query = select(votes.c.vote).where(
+            votes.c.profile == _clean_profile(profile), votes.c.track_key == key
+        )
+        with self._db.read() as conn:
+            vote = conn.execute(query).scalar()
+        return int(vote) if vote is not None else 0
 
     def votes(self, profile: str) -> pd.DataFrame:
         """Every vote of a profile, newest first (voted_at as UTC timestamps)."""
-        with self._connect() as conn:
-            frame = pd.read_sql_query(
-                "SELECT track_key, title, artist, album, genre, mood, emotion, track_id, vote,"
-                " voted_at FROM votes WHERE profile = ? ORDER BY voted_at DESC, rowid DESC",
-                conn,
-                params=(_clean_profile(profile),),
+        c = votes.c
+        query = (
+            select(
+                c.track_key,
+                c.title,
+                c.artist,
+                c.album,
+                c.genre,
+                c.mood,
+                c.emotion,
+                c.track_id,
+                c.vote,
+                c.voted_at,
             )
+            .where(c.profile == _clean_profile(profile))
+            .order_by(c.voted_at.desc(), c.id.desc())
+        )
+        with self._db.read() as conn:
+            frame = self._frame(conn, query)
         frame["voted_at"] = pd.to_datetime(frame["voted_at"], utc=True, format="ISO8601")
         return frame
 
@@ -323,13 +339,14 @@ class FeedbackStore:
 
     def history(self, profile: str) -> pd.DataFrame:
         """Mood events of a profile in time order: recorded_at (UTC), emotion, mood, strategy."""
-        with self._connect() as conn:
-            frame = pd.read_sql_query(
-                "SELECT recorded_at, emotion, mood, strategy, probabilities FROM mood_events"
-                " WHERE profile = ? ORDER BY recorded_at, id",
-                conn,
-                params=(_clean_profile(profile),),
-            )
+        c = mood_events.c
+        query = (
+            select(c.recorded_at, c.emotion, c.mood, c.strategy, c.probabilities)
+            .where(c.profile == _clean_profile(profile))
+            .order_by(c.recorded_at, c.id)
+        )
+        with self._db.read() as conn:
+            frame = self._frame(conn, query)
         frame["recorded_at"] = pd.to_datetime(frame["recorded_at"], utc=True, format="ISO8601")
         return frame
 
@@ -382,3 +399,27 @@ class FeedbackStore:
             artists={k: int(v) for k, v in artists.items() if v},
             genres={k: int(v) for k, v in genre_votes.items() if v},
         )
+
+
+def _text(value: Any) -> str | None:
+    """Optional text columns as text (a catalog may hold numbers, e.g. a numeric album)."""
+    return None if value is None else str(value)
+
+
+def _upsert_vote(conn: Connection, row: dict[str, Any]) -> Executable:
+    """INSERT ... ON CONFLICT (profile, track_key) DO UPDATE, in the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # Database refuses other backends; kept for a clear message
+        raise StoreError(f"No vote upsert for the {conn.dialect.name} backend.")
+    stmt = insert(votes).values(**row)
+    return stmt.on_conflict_do_update(
+        index_elements=[votes.c.profile, votes.c.track_key],
+        set_={
+            "vote": stmt.excluded.vote,
+            "voted_at": stmt.excluded.voted_at,
+            "emotion": func.coalesce(stmt.excluded.emotion, votes.c.emotion),
+        },
+    )

@@ -2,7 +2,8 @@
 
 The recommender itself is core.music.recommender (ranking), core.music.targets (tuning tables and
 emotion -> target maths) and core.music.clusters ("more like this"); see `python -m
-core.music.recommend --help` for the flags.
+core.music.recommend --help` for the flags. `--m3u FILE`, `--xspf FILE` and `--csv FILE` also
+write the recommendations as a playlist file (core.music.playlists).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from core.labels import EMOTIONS
 from core.music.catalog import CatalogError, load_catalog, load_default_catalog
+from core.music.playlists import export
 from core.music.recommender import Recommender
 from core.music.targets import (
     STRATEGIES,
@@ -23,6 +26,8 @@ from core.music.targets import (
     emotion_weights,
 )
 from core.music.tracks import Recommendation
+
+PLAYLIST_FLAGS = {"m3u": "M3U8", "xspf": "XSPF", "csv": "CSV"}  # --flag -> playlists format
 
 
 def _parse_probs(text: str) -> dict[str, float]:
@@ -49,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--more-like", metavar="N", type=int, help="also list tracks like result N")
     parser.add_argument("--profile", help="apply this profile's thumbs up/down (feedback DB)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    for flag, kind in PLAYLIST_FLAGS.items():
+        parser.add_argument(
+            f"--{flag}", metavar="FILE", help=f"also write the tracks as a {kind} playlist"
+        )
     args = parser.parse_args(argv)
     try:
         catalog = load_catalog(args.catalog) if args.catalog else load_default_catalog()
@@ -68,6 +77,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     weights = emotion_weights(probabilities)
+    title = f"moodlens · {args.strategy} · {describe_face(weights)}"
+    for flag, kind in PLAYLIST_FLAGS.items():
+        path = getattr(args, flag)
+        if path is None:
+            continue
+        try:
+            Path(path).write_bytes(export(recs, kind, title))
+        except OSError as err:
+            print(f"error: cannot write {path}: {err.strerror or err}", file=sys.stderr)
+            return 2
+        count = f"{len(recs)} track{'' if len(recs) == 1 else 's'}"
+        print(f"wrote {count} to {path} ({kind})", file=sys.stderr)
     if args.json:
         payload: dict[str, Any] = {
             "catalog": catalog.attrs.get("name"),

@@ -147,7 +147,7 @@ class FaceDetector:
     def for_photos(cls, **options) -> FaceDetector:
         """Slower settings that also find small faces in group photos."""
         settings = {"detect_width": 960, "min_face_fraction": 0.04, "scale_factor": 1.08}
-        return cls(**{**settings, "tiles": 2, **options})
+        return cls(**{**settings, "tiles": 3, **options})
 
     def detect(self, frame: np.ndarray) -> list[FaceBox]:
         """Faces in `frame`, largest first, in the frame's own pixel coordinates."""
@@ -194,7 +194,11 @@ class FaceDetector:
                     & ((part[:, 2] <= x2 + slack) | (x2 == width))
                     & ((part[:, 3] <= y2 + slack) | (y2 == height))
                 )
-                part, part_scores = part[inside], part_scores[inside]
+                # Big faces are the whole-frame pass's job; big boxes in a tile are mostly
+                # textures (crowds, fur) that the model, looking closer, takes for a face.
+                small = part[:, 2] - part[:, 0] <= TILE_MAX_FACE * (x2 - x1)
+                sure = part_scores >= max(TILE_MIN_SCORE, self.min_score or 0.0)
+                part, part_scores = part[inside & small & sure], part_scores[inside & small & sure]
             boxes.append(part)
             scores.append(part_scores)
         return self._finish(np.concatenate(boxes), np.concatenate(scores), self._net, frame)
@@ -217,13 +221,14 @@ class FaceDetector:
     ) -> FaceBox | None:
         """The face closest to `box` within a window around it, or None (lost).
 
-        Searches only a region `margin` larger than the box on each side (BlazeFace: at least
-        half the box, and one pass of its 128 px model, ~1.5 ms; Haar: scaled so the face is
-        about `search_width` pixels wide, at sizes 0.75-1.3x the box, 1-3 ms), where a
-        full-frame search costs more. Used to follow known faces between full detections.
+        Searches only a square region `margin` larger than the box on each side (BlazeFace:
+        one pass of its 128 px short-range model, ~1-1.5 ms; Haar: scaled so the face is about
+        `search_width` pixels wide, at sizes 0.75-1.3x the box, 2-3 ms), where a full-frame
+        search costs 5-8 ms (BlazeFace) or 10-30 (Haar). Used to follow known faces between
+        full detections.
         """
         if self._net is not None:
-            return self._detect_near_dnn(frame, box, max(margin, 0.5))
+            return self._detect_near_dnn(frame, box, margin)
         gray = to_gray(frame)
         height, width = gray.shape
         dx, dy = round(box.w * margin), round(box.h * margin)
@@ -292,6 +297,12 @@ def _reframe(x: float, y: float, w: float, h: float, width: int, height: int) ->
     if x2 - x1 < 8 or y2 - y1 < 8:
         return None
     return FaceBox(x1, y1, x2 - x1, y2 - y1)
+
+
+# The largest face (share of the tile's side) a tile may report.
+TILE_MAX_FACE = 0.4
+# Tiles see more texture up close: a face found only in a tile needs this score.
+TILE_MIN_SCORE = 0.65
 
 
 def _tiles(width: int, height: int, tiles: int, least: int) -> list[tuple[int, int, int, int]]:

@@ -6,6 +6,15 @@ endpoints closed to new apps since November 2024 answer 403. `FakeSpotify.fail` 
 responses (any status, headers such as Retry-After, a delay for timeouts) on chosen paths,
 `requests` records every request so tests can check what the client sent, and `token_requests`
 counts the access tokens asked for.
+
+The listener side (authorization code with PKCE): ``GET /authorize`` redirects at once to the
+redirect URI with a code and the state (``error=access_denied`` when `deny_consent`); the
+token endpoint's ``authorization_code`` grant checks the code, client, redirect URI and the
+``code_verifier`` against the S256 challenge; ``GET /v1/me``, ``POST /v1/me/playlists`` (and
+``/v1/users/{id}/playlists``) and ``POST /v1/playlists/{id}/items`` (or ``/tracks``; more than
+100 URIs is a 400 as on Spotify) act for the signed-in `user`. `allow_list` set to a set of user
+ids plays a Development-Mode app (403 for anyone else); `playlists_created` and `added_batches`
+record what was saved.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +46,12 @@ GENRES = (
 )  # fmt: skip
 TRACKS_PER_GENRE = 14
 SEARCH_LIMIT_MAX = 10
+ADD_ITEMS_MAX = 100
+USER = {"id": "moodlens-listener", "display_name": 'Zoë & "Bey" Fan', "type": "user"}
+DEVELOPMENT_MODE_403 = (
+    "Check settings on developer.spotify.com/dashboard, the user may not be registered."
+)
+TRACK_URI = re.compile(r"spotify:track:[0-9A-Za-z]{22}")
 
 
 def fake_id(text: str) -> str:
@@ -90,6 +106,7 @@ class Failure:
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
     delay: float = 0.0  # seconds to wait before answering (then answer normally if status 200)
+    skip: int = 0  # let this many matching requests through first
 
 
 @dataclass
@@ -97,6 +114,17 @@ class Recorded:
     method: str
     path: str
     query: dict[str, str]
+    body: Any = None  # the JSON body of API calls, the form of token requests
+
+
+@dataclass
+class Grant:
+    """An authorization code the fake /authorize handed out, until it is exchanged."""
+
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    scope: str
 
 
 class FakeSpotify:
@@ -113,6 +141,15 @@ class FakeSpotify:
         self.failures: list[Failure] = []
         self.requests: list[Recorded] = []
         self.tokens: set[str] = set()
+        # The listener side (authorization code + PKCE).
+        self.user = dict(USER)
+        self.deny_consent = False  # /authorize answers error=access_denied
+        self.allow_list: set[str] | None = None  # a set: a Development-Mode app's users
+        self.grants: dict[str, Grant] = {}
+        self.user_tokens: dict[str, str] = {}  # access token -> granted scope
+        self.user_playlists: dict[str, dict[str, Any]] = {}
+        self.playlists_created: list[dict[str, Any]] = []
+        self.added_batches: list[tuple[str, list[str]]] = []  # (playlist id, uris) accepted
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
@@ -146,6 +183,10 @@ class FakeSpotify:
     def token_url(self) -> str:
         return f"{self.base}/api/token"
 
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.base}/authorize"
+
     # ------------------------------------------------------------------ test controls
 
     def fail(self, prefix: str, status: int = 500, **kwargs: Any) -> Failure:
@@ -176,6 +217,9 @@ class FakeSpotify:
         with self._lock:
             for failure in self.failures:
                 if path.startswith(failure.prefix) and (failure.times is None or failure.times > 0):
+                    if failure.skip > 0:
+                        failure.skip -= 1
+                        continue
                     if failure.times is not None:
                         failure.times -= 1
                     return failure
@@ -183,8 +227,68 @@ class FakeSpotify:
 
     # ------------------------------------------------------------------ API
 
+    def authorize(self, query: dict[str, str]) -> tuple[int, dict, str | None]:
+        """(status, body, redirect Location): Spotify's consent page, consenting at once."""
+        redirect_uri = query.get("redirect_uri", "")
+        if query.get("client_id") != CLIENT_ID:
+            return 400, {"error": "invalid_client", "error_description": "Invalid client"}, None
+        if not redirect_uri.startswith(("http://", "https://")):
+            return 400, {"error": "invalid_request", "error_description": "Bad redirect"}, None
+        if query.get("response_type") != "code":
+            return 400, {"error": "unsupported_response_type"}, None
+        challenge = query.get("code_challenge", "")
+        if query.get("code_challenge_method") != "S256" or len(challenge) != 43:
+            return 400, {"error": "invalid_request", "error_description": "code_challenge"}, None
+        back: dict[str, str] = {}
+        if self.deny_consent:
+            back["error"] = "access_denied"
+        else:
+            code = f"code-{time.monotonic_ns()}"
+            with self._lock:
+                self.grants[code] = Grant(
+                    CLIENT_ID, redirect_uri, challenge, query.get("scope", "")
+                )
+            back["code"] = code
+        if "state" in query:
+            back["state"] = query["state"]
+        separator = "&" if "?" in redirect_uri else "?"
+        return 303, {}, f"{redirect_uri}{separator}{urlencode(back)}"
+
+    def _user_token(self, form: dict[str, str]) -> tuple[int, dict]:
+        with self._lock:
+            grant = self.grants.pop(form.get("code", ""), None)  # a code works once
+        if grant is None:
+            return 400, {
+                "error": "invalid_grant",
+                "error_description": "Invalid authorization code",
+            }
+        if form.get("client_id") != grant.client_id:
+            return 400, {"error": "invalid_client", "error_description": "Invalid client"}
+        if form.get("redirect_uri") != grant.redirect_uri:
+            return 400, {"error": "invalid_grant", "error_description": "Invalid redirect URI"}
+        verifier = form.get("code_verifier", "")
+        digest = hashlib.sha256(verifier.encode()).digest()
+        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != grant.code_challenge:
+            return 400, {
+                "error": "invalid_grant",
+                "error_description": "code_verifier was incorrect",
+            }
+        with self._lock:
+            token = f"user-token-{len(self.tokens) + 1}-{time.monotonic_ns()}"
+            self.tokens.add(token)
+            self.user_tokens[token] = grant.scope
+        return 200, {
+            "access_token": token,
+            "token_type": "Bearer",
+            "scope": grant.scope,
+            "expires_in": 3600,
+            "refresh_token": f"refresh-{token}",
+        }
+
     def token(self, authorization: str | None, form: dict[str, str]) -> tuple[int, dict]:
         expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        if form.get("grant_type") == "authorization_code":
+            return self._user_token(form)
         if form.get("grant_type") != "client_credentials":
             return 400, {"error": "unsupported_grant_type"}
         if authorization != f"Basic {expected}":
@@ -193,6 +297,66 @@ class FakeSpotify:
             token = f"token-{len(self.tokens) + 1}-{time.monotonic_ns()}"
             self.tokens.add(token)
         return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}
+
+    def listener_api(
+        self, method: str, path: str, body: Any, token: str
+    ) -> tuple[int, dict] | None:
+        """The signed-in listener's endpoints; None for every other path."""
+        adding = path.startswith("/v1/playlists/") and path.endswith(("/items", "/tracks"))
+        creating = path == "/v1/me/playlists" or re.fullmatch(r"/v1/users/[^/]+/playlists", path)
+        if not (path == "/v1/me" or (method == "POST" and (adding or creating))):
+            return None
+        with self._lock:
+            scope = self.user_tokens.get(token)
+        if scope is None:
+            return 401, _error(401, "Only valid bearer authentication supported")
+        if self.allow_list is not None and self.user["id"] not in self.allow_list:
+            return 403, _error(403, DEVELOPMENT_MODE_403)
+        if path == "/v1/me":
+            return 200, dict(self.user)
+        if "playlist-modify-private" not in scope.split():
+            return 403, _error(403, "Insufficient client scope")
+        body = body if isinstance(body, dict) else {}
+        if creating:
+            if path.startswith("/v1/users/") and path.split("/")[3] != self.user["id"]:
+                return 403, _error(403, "You cannot create a playlist for another user")
+            if not body.get("name"):
+                return 400, _error(400, "Missing required field: name")
+            with self._lock:
+                playlist_id = fake_id(f"user-playlist-{len(self.user_playlists)}")
+                playlist = {
+                    "id": playlist_id,
+                    "type": "playlist",
+                    "name": body["name"],
+                    "description": body.get("description", ""),
+                    "public": bool(body.get("public", True)),
+                    "owner": {"id": self.user["id"], "type": "user"},
+                    "uri": f"spotify:playlist:{playlist_id}",
+                    "external_urls": {
+                        "spotify": f"https://open.spotify.com/playlist/{playlist_id}"
+                    },
+                    "items": [],
+                }
+                self.user_playlists[playlist_id] = playlist
+                self.playlists_created.append(playlist)
+            return 201, {k: v for k, v in playlist.items() if k != "items"}
+        playlist_id = path.split("/")[3]
+        with self._lock:
+            playlist = self.user_playlists.get(playlist_id)
+        if playlist is None:
+            return 404, _error(404, "Not found")
+        uris = body.get("uris")
+        if not isinstance(uris, list) or not uris:
+            return 400, _error(400, "No uris provided")
+        if len(uris) > ADD_ITEMS_MAX:
+            return 400, _error(400, "You can add a maximum of 100 tracks per request.")
+        if not all(isinstance(u, str) and TRACK_URI.fullmatch(u) for u in uris):
+            return 400, _error(400, "Invalid base62 id")
+        with self._lock:
+            playlist["items"].extend(uris)
+            self.added_batches.append((playlist_id, list(uris)))
+            snapshot = f"snapshot-{len(self.added_batches)}"
+        return 201, {"snapshot_id": snapshot}
 
     def api(self, path: str, query: dict[str, str]) -> tuple[int, dict]:
         if path.startswith(CLOSED_PREFIXES) or "/related-artists" in path:
@@ -284,7 +448,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.fake  # type: ignore[attr-defined]
 
     def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
-        payload = json.dumps(body).encode()
+        payload = json.dumps(body).encode() if body or status != 303 else b""
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -298,8 +462,14 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode() if length else ""
+        form = {k: v[-1] for k, v in parse_qs(body).items()}
+        try:
+            data: Any = json.loads(body) if body else None
+        except ValueError:
+            data = None
         with self.fake._lock:
-            self.fake.requests.append(Recorded(method, url.path, query))
+            recorded = form if url.path == "/api/token" else data
+            self.fake.requests.append(Recorded(method, url.path, query, recorded))
         failure = self.fake._take_failure(url.path)
         if failure is not None:
             if failure.delay:
@@ -309,8 +479,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(failure.status, failure.body or default, failure.headers)
                 return
         if url.path == "/api/token" and method == "POST":
-            form = {k: v[-1] for k, v in parse_qs(body).items()}
             self._send(*self.fake.token(self.headers.get("Authorization"), form))
+            return
+        if url.path == "/authorize" and method == "GET":
+            status, answer, location = self.fake.authorize(query)
+            self._send(status, answer, {"Location": location} if location else None)
             return
         if not url.path.startswith("/v1/"):
             self._send(404, _error(404, "Not found"))
@@ -321,7 +494,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not valid:
             self._send(401, _error(401, "Invalid access token"))
             return
-        self._send(*self.fake.api(url.path, query))
+        answer = self.fake.listener_api(method, url.path, data, token)
+        self._send(*(answer or self.fake.api(url.path, query)))
 
     def do_GET(self) -> None:
         self._handle("GET")
