@@ -117,12 +117,12 @@ class Login:
 
 @dataclass(frozen=True)
 class UserToken:
-    """A listener's access token (kept out of repr); expires_at is a time.time() value."""
+    """A listener's access token (kept out of repr); expires_at is a time.time() value.
+    Spotify's refresh token is not kept: after the hour, the listener connects again."""
 
     access_token: str = field(repr=False)
     expires_at: float
     scope: str = ""
-    refresh_token: str | None = field(default=None, repr=False)
 
     def expired(self, now: float | None = None, margin: float = 30.0) -> bool:
         """True when the token is (nearly) expired and a new sign-in is needed."""
@@ -284,13 +284,12 @@ class SpotifyPlaylists:
             "client_id": self.client_id,
             "code_verifier": login.code_verifier,
         }
-        answer = self._request("POST", self.token_url, "the sign-in", data=form)
+        answer = self._request("POST", self.token_url, "signing you in", data=form)
         try:
             return UserToken(
                 access_token=str(answer["access_token"]),
                 expires_at=time.time() + float(answer.get("expires_in", 3600)),
                 scope=str(answer.get("scope") or ""),
-                refresh_token=answer.get("refresh_token"),
             )
         except (KeyError, TypeError, ValueError):
             raise PlaylistError(
@@ -381,12 +380,12 @@ class SpotifyPlaylists:
                 )
             except requests.exceptions.Timeout:
                 raise PlaylistError(
-                    f"Spotify did not answer {what} within {self.timeout:g} s. "
+                    f"Spotify did not answer within {self.timeout:g} s while {what}. "
                     "Try again in a moment."
                 ) from None
             except requests.exceptions.RequestException as error:
                 raise PlaylistError(
-                    f"Cannot reach Spotify for {what} ({type(error).__name__}). "
+                    f"Cannot reach Spotify ({type(error).__name__}) while {what}. "
                     "Check the internet connection and try again."
                 ) from None
             status = response.status_code
@@ -427,7 +426,14 @@ class SpotifyPlaylists:
         if status == 403:
             if "scope" in said.lower():
                 return PlaylistError(MISSING_SCOPE, status=status, reconnect=True)
-            return PlaylistError(DEVELOPMENT_MODE, status=status)
+            if not said or "registered" in said.lower() or said.lower() == "forbidden":
+                return PlaylistError(DEVELOPMENT_MODE, status=status)
+            return PlaylistError(
+                f"Spotify refused (403: {said}) while {what}. If this Spotify app is in "
+                "Development Mode, your account must be on its allow-list. Download the "
+                "playlist as a file instead.",
+                status=status,
+            )
         if status == 429:
             retry_after = _retry_after(response)
             return PlaylistError(
@@ -442,7 +448,7 @@ class SpotifyPlaylists:
                 status=status,
             )
         return PlaylistError(
-            f"Spotify refused {what} ({status}{': ' + said if said else ''}). "
+            f"Spotify refused ({status}{': ' + said if said else ''}) while {what}. "
             "This is a bug in moodlens; please report it.",
             status=status,
         )
