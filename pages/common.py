@@ -66,7 +66,12 @@ def route_through_app() -> None:
     of a fresh server is a deep link such as /live, the page runs without app.py (no page
     config, a file-list sidebar). Turning the flag off and rerunning routes that request
     through app.py; the page keeps its URL because st.Page url paths match the file names.
+    Once per process, as the decision it corrects.
     """
+    global _routed
+    if _routed:
+        return
+    _routed = True
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # a future Streamlit without this internal: nothing to fix
@@ -74,6 +79,9 @@ def route_through_app() -> None:
     if getattr(PagesManager, "uses_pages_directory", None):
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+_routed = False
 
 
 STRATEGY_LABELS = {
