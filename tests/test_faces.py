@@ -251,3 +251,24 @@ def test_falls_back_when_the_package_or_every_interpreter_is_missing(monkeypatch
     assert FaceDetector().runtime == "opencv"  # OpenCV's DNN runs the same model
     monkeypatch.setitem(blazeface.RUNTIMES, "opencv", no_interpreter)
     assert FaceDetector().backend == "haar"
+
+
+def test_one_detector_serves_several_streams_at_once(public_test, detector):
+    """The pages share one cached detector between browser sessions' worker threads."""
+    import threading
+
+    x, _ = public_test
+    frames = [build("several", x, i)[0] for i in range(4)]
+    expected = [detector.detect(f) for f in frames]
+    results: dict[int, list] = {}
+
+    def work(k: int) -> None:
+        results[k] = [detector.detect(frames[(k + j) % 4]) for j in range(8)]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, got in results.items():
+        assert got == [expected[(k + j) % 4] for j in range(8)]
