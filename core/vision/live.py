@@ -115,20 +115,22 @@ class LiveAnalyzer:
                 times,
             )
             return []
-        boxes = self._find_faces(gray)
+        boxes = self._find_faces(frame)  # in colour: BlazeFace finds more faces than in gray
         times.detect = (time.perf_counter() - start) * 1000
         results: list[FaceResult] = []
         if boxes:
+            # One box per face for everything: the tracked (smoothed) box is both the crop the
+            # model reads and the box drawn on the frame.
+            ids = self._tracker.update(boxes)
+            tracked = [self._tracker.box_of(face_id) for face_id in ids]
             t0 = time.perf_counter()
-            crops = np.stack([prepare_face(gray, box) for box in boxes])
+            crops = np.stack([prepare_face(gray, box) for box in tracked])
             times.preprocess = (time.perf_counter() - t0) * 1000
             t0 = time.perf_counter()
             probabilities = self.model.predict(crops)
             times.infer = (time.perf_counter() - t0) * 1000
-            ids = self._tracker.update(boxes)
-            for face_id, probs in zip(ids, probabilities, strict=True):
-                smoothed = self._smoother.update(face_id, probs)
-                results.append(FaceResult(face_id, self._tracker.box_of(face_id), smoothed))
+            for face_id, box, probs in zip(ids, tracked, probabilities, strict=True):
+                results.append(FaceResult(face_id, box, self._smoother.update(face_id, probs)))
         else:
             self._tracker.update([])
         self._smoother.step()
@@ -144,18 +146,18 @@ class LiveAnalyzer:
         self._publish(results, status, start, times)
         return results
 
-    def _find_faces(self, gray: np.ndarray) -> list[FaceBox]:
+    def _find_faces(self, frame: np.ndarray) -> list[FaceBox]:
         """Full search every `detect_every` frames or when nothing is followed; else local."""
         known = self._tracker.recent_boxes()
         if not known or self._since_full_search + 1 >= self.detect_every:
             self._since_full_search = 0
-            return self.detector.detect(gray)
+            return self.detector.detect(frame)
         self._since_full_search += 1
         boxes: list[FaceBox] = []
         for box in known:
             # A face the local search misses (motion blur, a turned head) coasts on its last
             # box until the next full search, at most `detect_every - 1` frames away.
-            found = self.detector.detect_near(gray, box) or box
+            found = self.detector.detect_near(frame, box) or box
             if all(found.iou(b) < 0.5 for b in boxes):
                 boxes.append(found)  # two tracks that collapsed onto one face count once
         return sorted(boxes, key=lambda b: b.area, reverse=True)
@@ -269,7 +271,7 @@ def analyze_still(
 ) -> list[FaceResult]:
     """Every face of one photo, largest first, numbered 1..n (no smoothing, no tracking)."""
     gray = to_gray(image)
-    boxes = detector.detect(gray)
+    boxes = detector.detect(image)
     if not boxes:
         return []
     probabilities = model.predict(np.stack([prepare_face(gray, box) for box in boxes]))
