@@ -96,9 +96,12 @@ with video_col:
         )
 
 strategy_key = "live"
+# Poll only while a stream plays: an open page with the camera stopped costs the server nothing.
+# (Start and Stop rerun the page, which re-times the fragments.)
+streaming = bool(context.state.playing)
 
 
-@st.fragment(run_every=0.25)
+@st.fragment(run_every=0.25 if streaming else None)
 def live_panel() -> None:
     """Bars, status and the session timeline: refreshed 4x a second without a full rerun."""
     playing = context.state.playing
@@ -127,7 +130,7 @@ def live_panel() -> None:
         st.session_state["live_window"] = snap.window_probabilities
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=1.0 if streaming else None)
 def songs_panel() -> None:
     """Songs for the dominant emotion of the last few seconds (unless the mood is locked)."""
     window = st.session_state.get("live_window")

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.paths import REPO_ROOT
+from tests.support.page_text import page_text
 from tests.support.scenes import layout, scene
 
 TIMEOUT = 120
@@ -32,12 +33,7 @@ def open_page(page: str | None = None) -> AppTest:
     return app
 
 
-def texts(app: AppTest) -> str:
-    parts = [m.value for m in app.markdown] + [e.value for e in app.info]
-    parts += [e.value for e in app.error] + [e.value for e in app.warning]
-    parts += [c.value for c in app.caption] + [t.value for t in app.title]
-    parts += [s.value for s in app.success]
-    return "\n".join(str(p) for p in parts)
+texts = page_text
 
 
 def test_home_explains_the_app_and_privacy():

@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 from core.labels import EMOTIONS, MOODS
 from core.music.catalog import data_moods_path, load_catalog, spotify_features_path
 from core.paths import MODELS_DIR, REPO_ROOT, STARTER_CATALOG, fer2013_npz
+from tests.support.page_text import page_text
 
 TIMEOUT = 180
 EXPLORER = str(REPO_ROOT / "pages" / "music_explorer.py")
@@ -55,11 +56,7 @@ def open_tab(app: AppTest, label: str, key: str = "mx_tab") -> AppTest:
     return run(app)
 
 
-def texts(app: AppTest) -> str:
-    parts = [m.value for m in app.markdown] + [e.value for e in app.info]
-    parts += [e.value for e in app.error] + [e.value for e in app.warning]
-    parts += [c.value for c in app.caption]
-    return "\n".join(str(p) for p in parts)
+texts = page_text
 
 
 def decode(value: Any) -> np.ndarray:

@@ -10,6 +10,7 @@ core.music.spotify_ranking is therefore built on) is described there; `probe` re
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,6 +45,38 @@ T = TypeVar("T")
 # spotipy logs every HTTP error at ERROR level; we turn them into SpotifyUnavailable instead.
 # A NullHandler keeps them off stderr unless the app configures logging itself.
 logging.getLogger("spotipy").addHandler(logging.NullHandler())
+
+_CREDENTIALS = re.compile(
+    r"""(?ix)
+    (?P<scheme>basic|bearer)\s+[A-Za-z0-9._~+/=-]+           # Authorization header values
+    | (?P<key>["']?(?:access_token|refresh_token|client_secret|code_verifier)["']?
+        \s*[:=]\s*["']?)[^"',}&\s]+                          # token-bearing fields
+    """
+)
+
+
+def redact(text: str) -> str:
+    """`text` with Authorization header values and token fields replaced by "[redacted]"."""
+    return _CREDENTIALS.sub(
+        lambda m: f"{m['scheme']} [redacted]" if m["scheme"] else f"{m['key']}[redacted]", text
+    )
+
+
+class RedactCredentials(logging.Filter):
+    """Scrubs credentials from spotipy's records: at DEBUG it logs request headers (the client
+    secret as Basic auth, the Bearer token) and bodies; nothing secret may reach a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+# A logger's filters see only its own records, not its children's: attach to each module.
+for _name in ("spotipy", "spotipy.client", "spotipy.oauth2", "spotipy.cache_handler"):
+    logging.getLogger(_name).addFilter(RedactCredentials())
 
 
 class SpotifyUnavailable(Exception):
