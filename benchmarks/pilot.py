@@ -92,6 +92,9 @@ RECIPES: dict[str, list[str]] = {
     "light-64px": ["--image-size", "64", *_LIGHT],
     # The same at 96 px: stages at 24/12/6/3 instead of 16/8/4/2, ~2x the cost.
     "light-96px": ["--image-size", "96", *_LIGHT],
+    # The shipped recipe at 96 px: resolution alone, at the learning rate the pilot prefers.
+    "old-96px": ["--image-size", "96", "--lr", "0.02", "--weight-decay", "5e-4",
+                 "--erase-probability", "0.5", "--dropout", "0.4"],
     # Light regularisation at half the learning rate: brackets lr.
     "light-lr0.05-64px": ["--image-size", "64", *_LIGHT[2:], "--lr", "0.05"],
 }
