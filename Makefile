@@ -59,19 +59,27 @@ bench: $(VENV)/.deps
 	$(BIN)/python benchmarks/emotion_latency.py
 	$(BIN)/python benchmarks/pages.py
 
-# The shipped ResNet50V2: starts the run, or resumes it exactly where it stopped, in the
-# background (log: runs/resnet50v2/log.txt). Ships the model and its card when it finishes,
-# with int8 weights (~24 MB; float16 would be ~47 MB, too close to the 50 MB cap).
+# The ResNet50V2 run of issue #15: starts it, or resumes it exactly where it stopped, in the
+# background (log: runs/resnet50v2/log.txt; img/s and busy cores in every epoch's line).
+# Recipe picked on the accuracy pilot (runs/resnet50v2/accuracy_pilot.json, in the card):
+# the shipped recipe's lr 0.02 and regularisation beat lr 0.05 and 0.1 on the Training-carved
+# validation split; bf16 with TensorFlow's default threads was the fastest correct setting
+# (runs/resnet50v2/pilot.json). 60 epochs; --patience 10 ends it early only if validation stalls.
+# Ships int8 weights (~24 MB) and the card when it ends.
+RESNET_SIZE ?= 64
+RESNET_EPOCHS ?= 60
 train-resnet: $(VENV)/.deps
 	@mkdir -p $(RESNET_RUN)
-	@if pgrep -f "^[^ ]*python[^ ]* -m core[.]train.*resnet50v2" >/dev/null; then echo "already training"; \
+	@if pgrep -f "^[^ ]*python[^ ]* -m core[.]train .*(--name resnet50v2|--resume [^ ]*resnet50v2)( |$$)" \
+	    >/dev/null; then echo "already training"; \
 	elif [ -f $(RESNET_RUN)/state.json ]; then \
-	  nohup $(BIN)/python -m core.train --resume $(RESNET_RUN) --export-format int8 >> $(RESNET_RUN)/log.txt 2>&1 & \
+	  nohup $(BIN)/python -m core.train --resume $(RESNET_RUN) >> $(RESNET_RUN)/log.txt 2>&1 & \
 	  echo "resumed $(RESNET_RUN)"; \
 	else \
 	  nohup $(BIN)/python -m core.train --model resnet50v2 --data $(FER) --name resnet50v2 \
-	    --epochs 18 --image-size 64 --precision fp32 --optimizer sgd --lr 0.02 \
-	    --weight-decay 5e-4 --warmup-epochs 1 --export-format int8 >> $(RESNET_RUN)/log.txt 2>&1 & \
+	    --epochs $(RESNET_EPOCHS) --image-size $(RESNET_SIZE) --precision bf16 --optimizer sgd \
+	    --lr 0.02 --weight-decay 5e-4 --warmup-epochs 1 --erase-probability 0.5 --dropout 0.4 \
+	    --patience 10 --export-format int8 >> $(RESNET_RUN)/log.txt 2>&1 & \
 	  echo "started $(RESNET_RUN)"; \
 	fi
 
