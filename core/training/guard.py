@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,20 +51,53 @@ def training_pids() -> list[int]:
     return sorted(pids)
 
 
+PAUSERS_DIR = Path(tempfile.gettempdir()) / "moodlens-training-pausers"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _other_pausers() -> list[int]:
+    """Live processes other than this one that are inside a `pause_training` block."""
+    others = []
+    for marker in PAUSERS_DIR.glob("*"):
+        pid = int(marker.name) if marker.name.isdigit() else 0
+        if pid and pid != os.getpid() and _alive(pid):
+            others.append(pid)
+        elif pid != os.getpid():
+            marker.unlink(missing_ok=True)  # left by a pauser that died
+    return others
+
+
 @contextlib.contextmanager
 def pause_training(enabled: bool = True) -> Iterator[list[int]]:
-    """SIGSTOP running trainings for the duration of the block; always SIGCONT them after."""
+    """SIGSTOP running trainings for the duration of the block; SIGCONT them after, unless
+    another process (a test run beside a benchmark) is still inside its own pause."""
     paused: list[int] = []
     from core.settings import Settings
 
-    if enabled and Settings.from_env().pause_training:
-        for pid in training_pids():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGSTOP)
-                paused.append(pid)
+    if not (enabled and Settings.from_env().pause_training):
+        yield paused
+        return
+    PAUSERS_DIR.mkdir(parents=True, exist_ok=True)
+    marker = PAUSERS_DIR / str(os.getpid())
+    marker.touch()
+    for pid in training_pids():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGSTOP)
+            paused.append(pid)
     try:
         yield paused
     finally:
-        for pid in paused:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGCONT)
+        marker.unlink(missing_ok=True)
+        if not _other_pausers():  # the last pauser out lets the trainings go on
+            for pid in training_pids():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGCONT)

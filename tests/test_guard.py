@@ -1,0 +1,65 @@
+"""core.training.guard: benchmarks and tests pause a running training, and the last one out
+resumes it (two pausers at once must not wake it early)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.training import guard
+from core.training.guard import training_pids
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.fixture
+def fake_training(tmp_path, monkeypatch):
+    """A process whose command line is `python -m core.train ...` (it only sleeps)."""
+    if not Path("/proc").exists():
+        pytest.skip("needs /proc (Linux)")
+    monkeypatch.delenv("MOODLENS_NO_PAUSE", raising=False)
+    package = tmp_path / "core"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "train.py").write_text("import time\ntime.sleep(60)\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.train", "--resume", "runs/x"], cwd=tmp_path
+    )
+    for _ in range(50):
+        if process.pid in training_pids():
+            break
+        time.sleep(0.1)
+    # Only this fake is paused: a real run training beside the tests stays in conftest's hands.
+    monkeypatch.setattr(guard, "training_pids", lambda: [process.pid])
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+def test_a_training_is_paused_inside_the_block_and_resumed_after(fake_training):
+    assert fake_training in training_pids()
+    with guard.pause_training() as paused:
+        assert fake_training in paused
+        assert _state(fake_training) == "T"
+    assert _state(fake_training) in "SR"
+
+
+def test_the_last_pauser_out_resumes_the_training(fake_training, tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom core.training import guard\n"
+         f"guard.training_pids = lambda: [{fake_training}]\n"
+         "with guard.pause_training():\n    print('paused', flush=True)\n    time.sleep(3)\n"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert holder.stdout.readline().strip() == "paused"
+    with guard.pause_training():
+        assert _state(fake_training) == "T"
+    assert _state(fake_training) == "T"  # the other pauser is still measuring
+    holder.wait(timeout=30)
+    assert _state(fake_training) in "SR"
