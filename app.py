@@ -3,7 +3,7 @@
 import streamlit as st
 
 import core  # noqa: F401  (must load before TensorFlow: see core/__init__.py)
-from pages.common import keep_models_warm_between_runs
+from pages.common import keep_models_warm_between_runs, warm_up_models
 
 keep_models_warm_between_runs()
 
@@ -35,4 +35,7 @@ pages = {
         ),
     ],
 }
-st.navigation(pages).run()
+try:
+    st.navigation(pages).run()
+finally:  # once the page has rendered (or stopped, or reruns): models load in the background
+    warm_up_models()

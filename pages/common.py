@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +112,62 @@ def secrets() -> Mapping[str, Any]:
 @st.cache_resource(show_spinner="Loading the emotion model…")
 def cached_model(path: str) -> EmotionModel:
     """Load a model file once per process; warm it up so the first frame is fast."""
-    model = EmotionModel.load(path)
-    model.predict(np.zeros((1, FACE_SIZE, FACE_SIZE), dtype=np.uint8))
-    return model
+    return model_loading(path).result()
+
+
+_loads: dict[str, Future] = {}
+_started: set[str] = set()
+_loads_lock = threading.Lock()
+
+
+def model_loading(path: str, start: bool = True) -> Future:
+    """The model at `path` (an EmotionModel Future), loaded and warmed up once per process in a
+    background thread: the first start of a page needs TensorFlow (~4 s), and the live page
+    renders meanwhile. With `start=False` the load waits for `warm_up_models` (the end of the
+    script run), so it does not slow the page down while that renders. A failed load is tried
+    again on the next call."""
+    with _loads_lock:
+        future = _loads.get(path)
+        if future is None or (future.done() and future.exception() is not None):
+            future = _loads[path] = Future()
+            _started.discard(path)
+        if start and path not in _started:
+            _started.add(path)
+            threading.Thread(
+                target=_load_into, args=(path, future), name="model-warm-up", daemon=True
+            ).start()
+        return future
+
+
+def _load_into(path: str, future: Future) -> None:
+    try:
+        model = EmotionModel.load(path)
+        model.predict(np.zeros((1, FACE_SIZE, FACE_SIZE), dtype=np.uint8))
+    except BaseException as error:  # the page shows it (ModelLoadError says what to do)
+        future.set_exception(error)
+    else:
+        future.set_result(model)
+
+
+def warm_up_models() -> None:
+    """Load, in the background, the models pages asked for without waiting, and once per
+    process the default one. app.py calls it when each run ends: Streamlit has no server-start
+    hook, so the first session's first page renders first, and the model loads meanwhile."""
+    global _warm_started
+    with _loads_lock:
+        waiting = [path for path in _loads if path not in _started]
+    for path in waiting:
+        model_loading(path)
+    if _warm_started:
+        return
+    _warm_started = True
+    settings = app_settings()
+    paths = available_models(settings.models_dir, first=settings.preferred_model)
+    if paths:
+        model_loading(str(paths[0]))
+
+
+_warm_started = False
 
 
 @st.cache_resource
@@ -127,9 +182,10 @@ def cached_photo_detector() -> FaceDetector:
     return FaceDetector.for_photos()
 
 
-def model_choice() -> EmotionModel | None:
+def model_choice(wait: bool = True) -> EmotionModel | Future | None:
     """Sidebar model picker (default: `MOODLENS_MODEL`, else the best on validation).
-    Shows errors itself."""
+    Shows errors itself. With `wait=False` (the live page) a model still loading comes back
+    as its Future, so the page renders meanwhile."""
     settings = app_settings()
     folder, preferred = settings.models_dir, settings.preferred_model
     paths = available_models(folder, first=preferred)
@@ -159,8 +215,12 @@ def model_choice() -> EmotionModel | None:
         "`MOODLENS_MODEL` puts one first). "
         "See Model Comparison.",
     )
+    path = str(folder / f"{chosen}.npz")
+    if not wait and not (loading := model_loading(path, start=False)).done():
+        st.sidebar.caption(f"{chosen}: loading…")
+        return loading
     try:
-        model = cached_model(str(folder / f"{chosen}.npz"))
+        model = cached_model(path)
     except ModelLoadError as error:
         st.error(f"{error}")
         return None

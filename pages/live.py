@@ -10,7 +10,13 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from core.analytics.charts import emotion_bars, emotion_timeline
 from core.labels import EMOTIONS
 from core.settings import SettingsError
-from core.vision.live import LiveAnalyzer, make_frame_callback
+from core.vision.live import (
+    LiveAnalyzer,
+    latest_frames_only,
+    make_frame_callback,
+    shared_budget,
+    tolerate_busy_consent_checks,
+)
 from pages.common import (
     STRATEGY_LABELS,
     active_catalog,
@@ -25,23 +31,27 @@ from pages.common import (
     song_controls,
     spotify_return,
     take_songs_with_you,
+    warm_up_models,
 )
 
 route_through_app()  # first, so a deep link on a fresh server runs through app.py
+tolerate_busy_consent_checks()  # a busy server keeps its streams (see core.vision.live)
 
 st.title(":material/videocam: Live camera")
 spotify_return()  # back from "Connect Spotify": finish the sign-in, offer to save
-model = model_choice()
+model = model_choice(wait=False)  # still loading on a fresh server: the page renders anyway
 catalog = active_catalog()
 profile = profile_name()
 if model is None:
     st.stop()
 
 # One analyzer per browser session and model; the frame callback runs in another thread and
-# talks to the page only through the analyzer's lock-guarded snapshot.
-analyzer_key = f"analyzer_{model.name}"
+# talks to the page only through the analyzer's lock-guarded snapshot. All sessions' analyzers
+# share one budget: with more streams, each analyses fewer frames and passes the rest through.
+budget = shared_budget()
+analyzer_key = f"analyzer_{st.session_state['model_name']}"
 if analyzer_key not in st.session_state:
-    st.session_state[analyzer_key] = LiveAnalyzer(model, cached_detector())
+    st.session_state[analyzer_key] = LiveAnalyzer(model, cached_detector(), budget=budget)
 analyzer: LiveAnalyzer = st.session_state[analyzer_key]
 
 try:
@@ -53,6 +63,9 @@ except SettingsError as error:
 video_col, panel_col = st.columns([3, 2], gap="large")
 with video_col:
     try:
+        from streamlit_webrtc.relay import get_global_relay
+
+        latest_frames_only(get_global_relay())  # a busy server drops frames, never queues them
         context = webrtc_streamer(
             key="moodlens-live",
             mode=WebRtcMode.SENDRECV,
@@ -97,13 +110,19 @@ with video_col:
 
 strategy_key = "live"
 # Poll only while a stream plays: an open page with the camera stopped costs the server nothing.
-# (Start and Stop rerun the page, which re-times the fragments.)
+# (Start and Stop rerun the page, which re-times the fragments.) With more streams on the server,
+# each page polls less often (4x a second alone, once a second from 4 streams): the reruns, and
+# the browsers redrawing the bars, take CPU the video needs.
 streaming = bool(context.state.playing)
+streams = budget.active(id(analyzer)) if streaming else 0
+panel_every = min(1.0, 0.25 * streams) if streaming else None
+songs_every = (1.0 if streams <= 2 else 2.0) if streaming else None
 
 
-@st.fragment(run_every=0.25 if streaming else None)
+@st.fragment(run_every=panel_every)
 def live_panel() -> None:
-    """Bars, status and the session timeline: refreshed 4x a second without a full rerun."""
+    """Bars, status and the session timeline: refreshed (4x a second alone, less often with
+    more streams on the server) without a full rerun."""
     playing = context.state.playing
     snap = analyzer.snapshot()
     if not playing:
@@ -115,7 +134,11 @@ def live_panel() -> None:
         head.markdown(f"### Detected: **{main.label}** {main.confidence:.0%}")
     else:
         head.markdown("### Looking for a face…")
-    st.caption(f"{snap.status} · {snap.fps:.1f} frames/s analysed")
+    shared = budget.active(id(analyzer))
+    st.caption(
+        f"{snap.status} · {snap.fps:.1f} frames/s analysed"
+        + (f" (the server's {shared} streams share the CPU)" if shared > 1 else "")
+    )
     st.plotly_chart(
         emotion_bars(snap.faces[0].probabilities if snap.faces else None),
         key="live_bars",
@@ -130,7 +153,7 @@ def live_panel() -> None:
         st.session_state["live_window"] = snap.window_probabilities
 
 
-@st.fragment(run_every=1.0 if streaming else None)
+@st.fragment(run_every=songs_every)
 def songs_panel() -> None:
     """Songs for the dominant emotion of the last few seconds (unless the mood is locked)."""
     window = st.session_state.get("live_window")
@@ -189,3 +212,5 @@ with st.expander("Session mood timeline and snapshot"):
                 file_name=f"moodlens-{stamp}.png",
                 mime="image/png",
             )
+
+warm_up_models()  # a model still loading starts now that the page is out (app.py does too)

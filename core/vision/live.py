@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import cv2
@@ -20,6 +22,8 @@ from core.labels import EMOTIONS
 from core.palette import bgr_of
 from core.vision.faces import FaceBox, FaceDetector, ImageError, is_blank, prepare_face, to_gray
 from core.vision.tracking import FaceTracker
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,154 @@ class StageTimes:
     total: float = 0.0
 
 
+class StreamBudget:
+    """The analysis the live streams of one server process share, so more viewers degrade.
+
+    Every stream asks `admit` for each frame. A stream may analyse
+    `min(max_rate, total_rate / active streams)` frames a second on average (a token bucket
+    per stream, so a camera that delivers unevenly still gets its share); the other frames
+    pass through with the last boxes drawn, which costs almost nothing. A stream counts as
+    active while it sent a frame in the last `idle_after` seconds, or until `leave`.
+    Thread-safe: every stream's worker thread calls it.
+    """
+
+    def __init__(
+        self,
+        total_rate: float = 30.0,
+        max_rate: float = 15.0,
+        idle_after: float = 2.0,
+        burst: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total_rate = total_rate
+        self.max_rate = max_rate
+        self.idle_after = idle_after
+        self.burst = burst
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[int, float] = {}  # stream key -> when it last offered a frame
+        self._tokens: dict[int, float] = {}  # stream key -> frames it may analyse now
+
+    def _expire(self, now: float) -> None:
+        for key in [k for k, t in self._seen.items() if now - t > self.idle_after]:
+            self._seen.pop(key, None)
+            self._tokens.pop(key, None)
+
+    def admit(self, key: int) -> bool:
+        """Whether stream `key` may analyse the frame it has now (else: pass it through)."""
+        now = self.clock()
+        with self._lock:
+            self._expire(now)
+            last = self._seen.get(key)
+            self._seen[key] = now
+            rate = self._rate(len(self._seen))
+            tokens = 1.0 if last is None else self._tokens[key] + (now - last) * rate
+            tokens = min(self.burst, tokens)
+            admitted = tokens >= 1.0
+            self._tokens[key] = tokens - 1.0 if admitted else tokens
+            return admitted
+
+    def _rate(self, active: int) -> float:
+        return min(self.max_rate, self.total_rate / max(1, active))
+
+    def rate(self) -> float:
+        """Frames a second each active stream may analyse now."""
+        with self._lock:
+            self._expire(self.clock())
+            return self._rate(len(self._seen))
+
+    def active(self, key: int | None = None) -> int:
+        """Active streams (counting stream `key` as one, whether or not it has started)."""
+        with self._lock:
+            self._expire(self.clock())
+            return len(self._seen) + (key is not None and key not in self._seen)
+
+    def detect_stride(self) -> int:
+        """How many times rarer full-frame face searches get: x1 for up to 2 streams, x2 for
+        3-4, x3 for 5-6 (in between, known faces are followed locally, 5-10x cheaper)."""
+        return max(1, (self.active() + 1) // 2)
+
+    def leave(self, key: int) -> None:
+        with self._lock:
+            self._seen.pop(key, None)
+            self._tokens.pop(key, None)
+
+
+_shared_budget = StreamBudget()
+
+
+def shared_budget() -> StreamBudget:
+    """The one budget of this process (every browser session's stream uses it)."""
+    return _shared_budget
+
+
+def tolerate_busy_consent_checks(retransmissions: int = 3) -> None:
+    """Let a busy server keep its WebRTC streams: retransmit ICE consent checks.
+
+    aioice checks consent (RFC 7675) every ~5 s with ONE STUN request that must be answered
+    within 0.5 s, and closes the connection after 6 misses in a row. With 4 streams on 2 cores
+    (measured: up to 250 KB of RTP datagrams queued in the server's sockets, read one per event
+    loop turn, ahead of the answer) the checks missed and streams ended ~35-40 s after they
+    started, silently (aioice logs that at INFO, with no handler). Retransmitting as any STUN
+    transaction does (0.5, 1, 2, 4 s) waits up to 7.5 s for the answer. A peer that really
+    left still expires, only a few seconds later.
+    Idempotent; does nothing without aioice.
+    """
+    try:
+        from aioice import ice, stun
+    except ImportError:
+        return
+    if getattr(ice.Connection, "_moodlens_consent", False):
+        return
+
+    async def query_consent(self) -> None:
+        import asyncio
+        import random
+
+        failures = 0
+        while True:
+            await asyncio.sleep(ice.CONSENT_INTERVAL * (0.8 + 0.4 * random.random()))
+            for pair in self._nominated.values():
+                request = self.build_request(pair, nominate=False)
+                try:
+                    await pair.protocol.request(
+                        request,
+                        pair.remote_addr,
+                        integrity_key=self.remote_password.encode("utf8"),
+                        retransmissions=retransmissions,
+                    )
+                    failures = 0
+                except stun.TransactionError:
+                    failures += 1
+                if failures >= ice.CONSENT_FAILURES:
+                    ice.logger.info("%s Consent to send expired", self)
+                    self._query_consent_task = None
+                    return await self.close()
+
+    ice.Connection.query_consent = query_consent
+    ice.Connection._moodlens_consent = True
+
+
+def latest_frames_only(relay) -> None:
+    """Relay video as the newest frame only, so a server that falls behind drops frames.
+
+    streamlit-webrtc passes every track through aiortc's `MediaRelay` with a buffer: one
+    unbounded queue per consumer. When the VP8 encoder of the video sent back cannot keep up
+    (4 streams on 2 cores), frames pile up there: the server's RSS grew by ~680 MB in 4
+    minutes and the video shown lagged further and further behind. Unbuffered, each consumer
+    takes the newest frame and older ones are dropped. Audio stays buffered. Idempotent.
+    """
+    if getattr(relay, "_moodlens_latest_only", False):
+        return
+    subscribe = relay.subscribe
+
+    def subscribe_latest(track, buffered: bool = True):
+        return subscribe(track, buffered=buffered and track.kind != "video")
+
+    relay.subscribe = subscribe_latest
+    relay._moodlens_latest_only = True
+
+
 @dataclass
 class LiveAnalyzer:
     """Stateful per-stream analyzer. Create one per browser session.
@@ -77,9 +229,10 @@ class LiveAnalyzer:
     every frame, all faces in one batch.
     """
 
-    model: EmotionModel
+    model: EmotionModel | Future  # a Future while the model loads: frames pass through
     detector: FaceDetector = field(default_factory=FaceDetector)
     detect_every: int = 4
+    budget: StreamBudget | None = None  # shared with the other streams (None: every frame)
     alpha: float = 0.35
     window_seconds: float = 3.0
     timeline_seconds: float = 600.0
@@ -99,10 +252,43 @@ class LiveAnalyzer:
         )
         self._since_full_search = 0
         self._last_frame: np.ndarray | None = None
+        self._errors_seen: set[type] = set()
         self.last_times = StageTimes()
+
+    def ready_model(self) -> EmotionModel | None:
+        """The emotion model, or None while it is still loading (or could not load)."""
+        model = self.model
+        if isinstance(model, Future):
+            if not model.done():
+                return None
+            error = model.exception()
+            if error is not None:
+                with self._lock:
+                    self._status = f"The emotion model could not load: {error}"
+                return None
+            model = self.model = model.result()
+        return model
+
+    def admit(self) -> bool:
+        """Whether to analyse the frame this stream has now: the model is ready and the shared
+        budget gives this stream a turn. Otherwise the frame passes through (`overlay`)."""
+        if self.ready_model() is None:
+            with self._lock:
+                if not self._status.startswith("The emotion model could not load"):
+                    self._status = "Loading the emotion model… the video shows meanwhile."
+            return False
+        return self.budget is None or self.budget.admit(id(self))
+
+    def current_faces(self) -> list[FaceResult]:
+        """The faces of the last analysed frame (drawn on the frames in between)."""
+        with self._lock:
+            return list(self._faces)
 
     def analyze(self, frame: np.ndarray) -> list[FaceResult]:
         """Detect, track and classify every face in a BGR frame; updates shared state."""
+        model = self.ready_model()
+        if model is None:
+            raise ValueError("the emotion model is not loaded yet")
         start = time.perf_counter()
         times = StageTimes()
         gray = to_gray(frame)
@@ -127,7 +313,7 @@ class LiveAnalyzer:
             crops = np.stack([prepare_face(gray, box) for box in tracked])
             times.preprocess = (time.perf_counter() - t0) * 1000
             t0 = time.perf_counter()
-            probabilities = self.model.predict(crops)
+            probabilities = model.predict(crops)
             times.infer = (time.perf_counter() - t0) * 1000
             for face_id, box, probs in zip(ids, tracked, probabilities, strict=True):
                 results.append(FaceResult(face_id, box, self._smoother.update(face_id, probs)))
@@ -149,14 +335,16 @@ class LiveAnalyzer:
     def _find_faces(self, frame: np.ndarray) -> list[FaceBox]:
         """Full search every `detect_every` frames or when nothing is followed; else local."""
         known = self._tracker.recent_boxes()
-        if not known or self._since_full_search + 1 >= self.detect_every:
+        # Fewer full-frame searches per stream as streams are added (see StreamBudget).
+        every = self.detect_every * (self.budget.detect_stride() if self.budget else 1)
+        if not known or self._since_full_search + 1 >= every:
             self._since_full_search = 0
             return self.detector.detect(frame)
         self._since_full_search += 1
         boxes: list[FaceBox] = []
         for box in known:
             # A face the local search misses (motion blur, a turned head) coasts on its last
-            # box until the next full search, at most `detect_every - 1` frames away.
+            # box until the next full search, at most `every - 1` frames away.
             found = self.detector.detect_near(frame, box) or box
             if all(found.iou(b) < 0.5 for b in boxes):
                 boxes.append(found)  # two tracks that collapsed onto one face count once
@@ -179,7 +367,10 @@ class LiveAnalyzer:
                 self._timeline.append((now, results[0].probabilities.copy()))
 
     def process(self, frame: np.ndarray) -> np.ndarray:
-        """Analyze and return an annotated copy; a bad frame is returned as it came."""
+        """Analyze and return an annotated copy; a bad frame is returned as it came (and
+        every frame while the model loads)."""
+        if self.ready_model() is None:
+            return frame
         try:
             results = self.analyze(frame)
         except (ImageError, cv2.error, ValueError) as error:
@@ -191,6 +382,15 @@ class LiveAnalyzer:
             self._last_frame = annotated
         return annotated
 
+    def failed(self, error: Exception) -> None:
+        """An analysis raised something unexpected: logged once per kind, shown on the page."""
+        with self._lock:
+            self._status = f"A frame could not be analysed ({type(error).__name__}: {error})."
+            first = type(error) not in self._errors_seen
+            self._errors_seen.add(type(error))
+        if first:
+            _log.exception("live analysis failed; the stream goes on", exc_info=error)
+
     def last_annotated_frame(self) -> np.ndarray | None:
         """The latest annotated frame (kept in memory only, for the snapshot button)."""
         with self._lock:
@@ -200,7 +400,8 @@ class LiveAnalyzer:
         """A consistent copy of the latest results for the page."""
         with self._lock:
             now = self.clock()
-            times = list(self._frame_times)
+            # The rate over the last few seconds: a stream whose frames stopped shows 0.
+            times = [t for t in self._frame_times if now - t <= self.window_seconds]
             fps = (
                 (len(times) - 1) / (times[-1] - times[0])
                 if len(times) > 1 and times[-1] > times[0]
@@ -218,7 +419,9 @@ class LiveAnalyzer:
             )
 
     def reset(self) -> None:
-        """Forget faces, timeline and counters (stream stopped)."""
+        """Forget faces, timeline and counters (stream stopped); leave the shared budget."""
+        if self.budget is not None:
+            self.budget.leave(id(self))
         with self._lock:
             self._smoother.reset()
             self._tracker.reset()
@@ -255,8 +458,21 @@ def make_frame_callback(analyzer: LiveAnalyzer) -> Callable:
     import av
 
     def callback(frame: av.VideoFrame) -> av.VideoFrame:
-        image = frame.to_ndarray(format="bgr24")
-        annotated = analyzer.process(image)
+        if not analyzer.admit():
+            # Not this stream's turn (or the model is loading): the frame goes back at once,
+            # with the last boxes drawn if there are any, so the video stays smooth.
+            faces = analyzer.current_faces()
+            if not faces:
+                return frame
+            annotated = annotate(frame.to_ndarray(format="bgr24"), faces)
+        else:
+            try:
+                annotated = analyzer.process(frame.to_ndarray(format="bgr24"))
+            except Exception as error:
+                # streamlit-webrtc ends its worker thread on any exception: the video would
+                # freeze for good. Say so on the page, pass the frame on, try the next one.
+                analyzer.failed(error)
+                return frame
         out = av.VideoFrame.from_ndarray(annotated, format="bgr24")
         out.pts = frame.pts
         if frame.time_base is not None:

@@ -36,6 +36,16 @@ def free_port() -> int:
 @contextmanager
 def serve_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
     """Run `streamlit run app.py` on a free loopback port; yields its base URL."""
+    with app_server(env, log_path) as (url, _process):
+        yield url
+
+
+@contextmanager
+def app_server(
+    env: dict[str, str], log_path: Path, ready: bool = True
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`serve_app`, also yielding the server process (the benchmarks measure its CPU). With
+    `ready=False` it yields as soon as the process is started, before /_stcore/health answers."""
     port = free_port()
     command = [
         sys.executable,
@@ -61,7 +71,7 @@ def serve_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 90
-            while True:
+            while ready:
                 try:
                     with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
                         if reply.status == 200:
@@ -71,7 +81,7 @@ def serve_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
                 time.sleep(0.5)
-            yield url
+            yield url, process
         finally:
             process.terminate()
             try:

@@ -1,0 +1,92 @@
+"""Cold start of the live page: `streamlit run` to the Start button in chromium; prints JSON.
+
+    python benchmarks/cold_start.py [--runs 3] [--label]
+
+Each run starts a fresh server (a new process: nothing cached) while a headless chromium is
+already up, opens /live as soon as the server answers, and times, from the `streamlit run`:
+the health endpoint answering, the page's Start button showing, and (with --label) the first
+'Detected: <emotion>' after pressing Start at once (the model must be loaded by then).
+Reports every run and the median of the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _wait_health(url: str, process, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("streamlit did not start")
+        time.sleep(0.05)
+
+
+def one_start(page, work: Path, index: int, label: bool) -> dict:
+    from tests.support.browser import app_server
+
+    env = {"MOODLENS_FEEDBACK_DB": str(work / f"feedback-{index}.sqlite3")}
+    t0 = time.monotonic()
+    with app_server(env, work / f"server-{index}.log", ready=False) as (url, process):
+        _wait_health(url, process)
+        health = time.monotonic() - t0
+        page.goto(f"{url}/live", wait_until="domcontentloaded")
+        start = page.frame_locator('iframe[title*="webrtc_streamer"]').get_by_role(
+            "button", name="Start"
+        )
+        start.wait_for(timeout=120_000)
+        shown = time.monotonic() - t0
+        row = {"health_s": round(health, 2), "start_button_s": round(shown, 2)}
+        if label:
+            start.click()
+            page.get_by_text(re.compile(r"Detected: \w+")).first.wait_for(timeout=120_000)
+            row["first_label_s"] = round(time.monotonic() - t0, 2)
+        page.goto("about:blank")
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--label", action="store_true", help="also time the first label")
+    args = parser.parse_args()
+
+    from benchmarks.live_load import fake_camera_video
+    from tests.support.browser import chromium, require_browser
+
+    try:
+        require_browser()
+    except BaseException as skip:  # pytest.skip raises an exception outside pytest
+        sys.exit(f"cold_start: {skip}")
+    work = Path(tempfile.mkdtemp(prefix="moodlens-cold-start-"))
+    video = fake_camera_video(work / "camera.y4m", seconds=4) if args.label else None
+    with chromium(video) as page:
+        page.goto("about:blank")
+        runs = [one_start(page, work, i, args.label) for i in range(args.runs)]
+    report = {"runs": runs}
+    for key in runs[0]:
+        report[f"median_{key}"] = round(statistics.median(r[key] for r in runs), 2)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    from core.training.guard import pause_training
+
+    with pause_training():
+        main()
