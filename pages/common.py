@@ -271,7 +271,9 @@ def active_catalog() -> pd.DataFrame | None:
         help="Starter catalog, Kaggle data_moods.csv, or a Spotify features "
         "table (.csv or .csv.gz).",
     )
-    upload = box.file_uploader("…or upload a catalog CSV", type=["csv", "gz"], key="catalog_up")
+    upload = box.file_uploader(
+        "…or upload a catalog (CSV or Parquet)", type=["csv", "gz", "parquet"], key="catalog_up"
+    )
     try:
         if upload is not None:
             data = upload.getvalue()

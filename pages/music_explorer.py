@@ -2,8 +2,8 @@
 
 Thin page: the tracks in view come from core.analytics.explorer, their aggregates from
 core.analytics.explorer_stats and the figures from core.analytics.explorer_figures; heavy results
-are cached per catalog fingerprint and filter selection, so reruns on a 200k-track catalog stay
-fast.
+are cached per catalog fingerprint and filter selection, so reruns on a million-track catalog
+stay fast.
 """
 
 from __future__ import annotations
@@ -43,6 +43,13 @@ def _catalog_facts(fingerprint: str, _catalog: pd.DataFrame) -> tuple[dict, ex.F
     return ex.summarise(_catalog), ex.filter_options(_catalog)
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _selection(key: str, _catalog: pd.DataFrame, _filters: ex.Filters) -> ex.Selection:
+    """The tracks passing the filters; each tab copies only the columns it needs, once."""
+    del key
+    return ex.select(_catalog, _filters)
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _grouping(fingerprint: str, by: str, _catalog: pd.DataFrame) -> ex.Grouping:
     del fingerprint
@@ -80,9 +87,9 @@ def _years_chart(key: str, features: tuple[str, ...], _df: pd.DataFrame) -> Char
 
 
 @st.cache_resource(max_entries=16, show_spinner="Projecting the tracks (PCA)…")
-def _track_map(key: str, _df: pd.DataFrame) -> stats.TrackMap:
+def _track_map(key: str, _df: pd.DataFrame, _catalog: pd.DataFrame) -> stats.TrackMap:
     del key
-    return stats.track_map(_df, feature_columns(_df))
+    return stats.track_map(_df, feature_columns(_df), metadata=_catalog)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -132,6 +139,11 @@ def filter_widgets(options: ex.FilterOptions, fingerprint: str) -> ex.Filters:
         else:
             left.caption("Release year: " + ("not in this catalog" if not options.years else
                                              f"all tracks from {options.years[0]}"))  # fmt: skip
+        if options.years and options.composed_only:
+            left.caption(
+                f"Release year of the recording: a range leaves out the "
+                f"{options.composed_only:,} work(s) dated only by when they were composed."
+            )
         popularity = None
         if options.popularity and options.popularity[0] < options.popularity[1]:
             low, high = math.floor(options.popularity[0]), math.ceil(options.popularity[1])
@@ -154,18 +166,30 @@ def summary_metrics(summary: dict) -> None:
     cells[1].metric("Artists", f"{summary['artists']:,}")
     cells[2].metric("Moods", summary["moods"] or "—")
     cells[3].metric("Genres", f"{summary['genres']:,}" if summary["genres"] else "—")
-    cells[4].metric("Years", f"{years[0]}–{years[1]}" if years else "—")
+    composed = summary.get("composed")
+    cells[4].metric(
+        "Release years",
+        f"{years[0]}–{years[1]}" if years else "—",
+        help=(
+            f"{summary['tracks_with_composed_only']:,} work(s) have no release year, only the "
+            f"year they were composed ({composed[0]}–{composed[1]}): they are left out of "
+            "the decades and the features over the years."
+            if composed
+            else "Release year of each track's recording."
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- sections
 
 
-def overview_section(rows: pd.DataFrame, key: str, grouping: ex.Grouping) -> None:
+def overview_section(selection: ex.Selection, key: str, grouping: ex.Grouping) -> None:
     """Track counts per mood, genre and decade (works on any catalog)."""
+    rows = selection.frame(["mood", "genre", "year"])
     charts = [
         ("mood", "Tracks per mood", rows["mood"].notna().any()),
         ("genre", "Tracks per genre (15 most common)", rows["genre"].notna().any()),
-        ("decade", "Tracks per decade", rows["year"].notna().any()),
+        ("decade", "Tracks per decade of release", rows["year"].notna().any()),
     ]
     shown = False
     for column, title, present in charts:
@@ -178,7 +202,10 @@ def overview_section(rows: pd.DataFrame, key: str, grouping: ex.Grouping) -> Non
         st.info("This catalog has no moods, genres or years to count.")
 
 
-def distributions_section(rows: pd.DataFrame, key: str, grouping: ex.Grouping) -> None:
+def distributions_section(
+    selection: ex.Selection, key: str, grouping: ex.Grouping, features: list[str]
+) -> None:
+    rows = selection.frame(features)
     fig, hist = _histogram_chart(key, rows, grouping)
     show_chart(
         fig,
@@ -190,7 +217,8 @@ def distributions_section(rows: pd.DataFrame, key: str, grouping: ex.Grouping) -
     )
 
 
-def correlations_section(rows: pd.DataFrame, key: str) -> None:
+def correlations_section(selection: ex.Selection, key: str, features: list[str]) -> None:
+    rows = selection.frame([*features, "popularity", "year"])
     fig, corr = _correlation_chart(key, rows)
     show_chart(
         fig,
@@ -201,7 +229,8 @@ def correlations_section(rows: pd.DataFrame, key: str) -> None:
     )
 
 
-def years_section(rows: pd.DataFrame, key: str, features: list[str]) -> None:
+def years_section(selection: ex.Selection, key: str, features: list[str]) -> None:
+    rows = selection.frame(["year", *features])
     if not rows["year"].notna().any():
         st.info(
             "This catalog has no release years, so features cannot be followed over time. "
@@ -221,13 +250,24 @@ def years_section(rows: pd.DataFrame, key: str, features: list[str]) -> None:
         fig,
         yearly,
         "features-over-years",
-        f"Years with at least {stats.MIN_TRACKS_PER_YEAR} tracks; line: mean, band: 25th to 75th "
-        "percentile of the year's tracks.",
+        f"Release years with at least {stats.MIN_TRACKS_PER_YEAR} tracks; line: mean, band: 25th "
+        f"to 75th percentile of the year's tracks; aggregated over all "
+        f"{int(rows['year'].notna().sum()):,} tracks with a release year"
+        + (
+            f" ({undated:,} without one left out)."
+            if (undated := int(rows["year"].isna().sum()))
+            else "."
+        ),
     )
 
 
 def map_section(
-    catalog: pd.DataFrame, rows: pd.DataFrame, key: str, grouping: ex.Grouping, fingerprint: str
+    catalog: pd.DataFrame,
+    selection: ex.Selection,
+    key: str,
+    grouping: ex.Grouping,
+    fingerprint: str,
+    features: list[str],
 ) -> None:
     choices = {"mood": "Mood", "genre": "Genre", "cluster": "k-means cluster"}
     if grouping.by != "mood":
@@ -236,24 +276,32 @@ def map_section(
         "Colour by", list(choices), format_func=choices.get, default=next(iter(choices)),
         key=f"mx_map_colour_{fingerprint[:8]}", required=True,
     )  # fmt: skip
-    track_map = _track_map(key, rows)
+    track_map = _track_map(key, selection.frame(features), catalog)
     if colour == "cluster":
         with st.spinner("Clustering the catalog (k-means, k chosen by silhouette)…"):
             clustering = active_recommender(catalog).clusters()
         colouring = ex.cluster_grouping(catalog, clustering)
-        note = (
-            f" Clusters: k = {clustering.k} (silhouette {clustering.silhouette:.2f}) fitted on "
-            "the whole catalog by the recommender."
+        fitted = (
+            f"fitted on a random {clustering.fitted_on:,} of the catalog's {len(catalog):,} "
+            "tracks by the recommender, every track then assigned to its nearest centre."
+            if clustering.fitted_on
+            else "fitted on the whole catalog by the recommender."
         )
+        note = f" Clusters: k = {clustering.k} (silhouette {clustering.silhouette:.2f}) {fitted}"
         if clustering.moods_estimated:
             note += " Cluster moods are estimated from features (~): no mood labels."
     else:
         colouring, note = _grouping(fingerprint, colour, catalog), ""
+    fitted = (
+        f"PCA fitted on a random {track_map.n_fitted:,} of the {track_map.n_tracks:,} tracks"
+        if track_map.fitted_on_sample
+        else f"PCA fitted on all {track_map.n_tracks:,} tracks"
+    )
     sample_note = (
-        f"PCA fitted on all {track_map.n_tracks:,} tracks; the map shows a random sample of "
-        f"{len(track_map.points):,} (seed 0) to stay fast."
+        f"{fitted}; the map shows a random sample of {len(track_map.points):,} of "
+        f"{track_map.n_tracks:,} (seed 0) to stay fast."
         if track_map.sampled
-        else f"PCA fitted on all {track_map.n_tracks:,} tracks, all shown."
+        else f"{fitted}, all shown."
     )
     fig, data = _map_chart(f"{key}|{colour}", colour, track_map, colouring)
     show_chart(fig, data, "track-map", sample_note + note)
@@ -261,8 +309,10 @@ def map_section(
         st.dataframe(track_map.loadings.style.format("{:+.2f}"), key="mx_loadings")
 
 
-def profiles_section(rows: pd.DataFrame, key: str, grouping: ex.Grouping) -> None:
-    fig, profiles = _profile_chart(key, rows, grouping)
+def profiles_section(
+    selection: ex.Selection, key: str, grouping: ex.Grouping, features: list[str]
+) -> None:
+    fig, profiles = _profile_chart(key, selection.frame(features), grouping)
     show_chart(
         fig,
         profiles,
@@ -272,9 +322,9 @@ def profiles_section(rows: pd.DataFrame, key: str, grouping: ex.Grouping) -> Non
     )
 
 
-def tracks_section(rows: pd.DataFrame) -> None:
+def tracks_section(selection: ex.Selection) -> None:
     query = st.text_input("Search title, artist, album or genre", key="mx_search")
-    found = ex.search_tracks(rows, query)
+    found = ex.search_tracks(selection.frame(), query)
     shown = ex.table_frame(found)
     more = f"; showing the first {len(shown):,}" if len(found) > len(shown) else ""
     st.caption(f"{len(found):,} matching tracks{more}. The download has every matching track.")
@@ -304,38 +354,41 @@ st.caption(
     "PNG download in its toolbar (camera icon)."
 )
 summary_metrics(summary)
-for message in (ex.missing_features_message(catalog), ex.missing_moods_message(catalog)):
+grouping = _grouping(fingerprint, "auto", catalog)
+for message in (
+    ex.missing_features_message(catalog),
+    ex.missing_moods_message(catalog, grouping),
+):
     if message:
         st.info(message)
 
 filters = filter_widgets(options, fingerprint)
-rows = ex.apply_filters(catalog, filters)
-st.caption(f"Showing **{len(rows):,}** of {len(catalog):,} tracks.")
-if rows.empty:
+key = f"{fingerprint}|{filters.key()}"
+selection = _selection(key, catalog, filters)
+st.caption(f"Showing **{len(selection):,}** of {len(catalog):,} tracks.")
+if selection.empty:
     st.warning("No track passes these filters. Widen the year or popularity range, or clear a "
                "mood or genre.")  # fmt: skip
     st.stop()
 
-grouping = _grouping(fingerprint, "auto", catalog)
-key = f"{fingerprint}|{filters.key()}"
-features = feature_columns(rows) if summary["has_audio_features"] else []
+features = summary["features"] if summary["has_audio_features"] else []
 
 # Lazy tabs: only the open tab's charts are computed and sent (a tab switch is a cached rerun).
 if features:
     sections: dict[str, Callable[[], None]] = {
-        "Overview": lambda: overview_section(rows, key, grouping),
-        "Distributions": lambda: distributions_section(rows, key, grouping),
-        "Correlations": lambda: correlations_section(rows, key),
-        "Over the years": lambda: years_section(rows, key, features),
-        "Map": lambda: map_section(catalog, rows, key, grouping, fingerprint),
-        "Profiles": lambda: profiles_section(rows, key, grouping),
-        "Tracks": lambda: tracks_section(rows),
+        "Overview": lambda: overview_section(selection, key, grouping),
+        "Distributions": lambda: distributions_section(selection, key, grouping, features),
+        "Correlations": lambda: correlations_section(selection, key, features),
+        "Over the years": lambda: years_section(selection, key, features),
+        "Map": lambda: map_section(catalog, selection, key, grouping, fingerprint, features),
+        "Profiles": lambda: profiles_section(selection, key, grouping, features),
+        "Tracks": lambda: tracks_section(selection),
     }
     tab_key = "mx_tab"
 else:
     sections = {
-        "Overview": lambda: overview_section(rows, key, grouping),
-        "Tracks": lambda: tracks_section(rows),
+        "Overview": lambda: overview_section(selection, key, grouping),
+        "Tracks": lambda: tracks_section(selection),
     }
     tab_key = "mx_tab_basic"
 for tab, render in zip(

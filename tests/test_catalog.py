@@ -238,3 +238,73 @@ def test_label_cli_reports_unusable_input(
     assert "no audio features" in capsys.readouterr().err
     assert main(["info", "--in", str(tmp_path / "missing.csv")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- years, Parquet
+
+
+def test_starter_catalog_has_no_release_year_before_recorded_music() -> None:
+    catalog = load_catalog(STARTER_CATALOG)
+    years = catalog["year"].dropna()
+    assert (years >= 1900).all(), years[years < 1900]
+    # Classical works are dated by composition in `composed`, never in `year`.
+    assert "composed" in catalog.columns
+    composed = catalog[catalog["composed"].notna()]
+    assert len(composed) >= 6 and (composed["genre"] == "classical").all()
+    assert (catalog["year"].notna() | catalog["composed"].notna()).all()
+    dated = composed[composed["year"].notna()]
+    assert (dated["composed"] <= dated["year"]).all()
+    assert int(catalog["composed"].min()) == 1722 and catalog["year"].isna().sum() == 6
+    assert not any("predate recorded music" in note for note in catalog.attrs["notes"])
+
+
+def test_year_before_recording_is_left_empty_with_a_note(tmp_path: Path) -> None:
+    path = write(tmp_path, "title,artist,year,mood\nPrelude,Bach,1722,Calm\nSong,x,1999,Sad\n")
+    catalog = load_catalog(path)
+    assert pd.isna(catalog.loc[0, "year"]) and catalog.loc[1, "year"] == 1999
+    assert any("1722" in note and "composed" in note for note in catalog.attrs["notes"])
+    both = write(tmp_path, "title,artist,year,composed,mood\nPrelude,Bach,,1722,Calm\n", "c.csv")
+    assert load_catalog(both).loc[0, "composed"] == 1722
+
+
+def test_parquet_file_folder_and_upload_load_like_the_csv(tmp_path: Path) -> None:
+    source = requires(data_moods_path())
+    expected = load_catalog(source)
+    raw = pd.read_csv(source)
+    raw.to_parquet(tmp_path / "moods.parquet", index=False)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i, start in enumerate(range(0, len(raw), 250)):
+        raw.iloc[start : start + 250].to_parquet(folder / f"part.{i}.parquet", index=False)
+    (folder / "_common_metadata").write_bytes(b"ignored")
+    for loaded in (
+        load_catalog(tmp_path / "moods.parquet"),
+        load_catalog(folder),
+        load_catalog(io.BytesIO((tmp_path / "moods.parquet").read_bytes()), name="up.parquet"),
+    ):
+        assert loaded.attrs["format"] == "data_moods"
+        pd.testing.assert_frame_equal(loaded, expected, check_dtype=True)
+
+
+def test_pyarrow_and_pandas_csv_parsers_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.music.catalog as catalog_module
+
+    paths = [requires(data_moods_path()), requires(spotify_features_path()), STARTER_CATALOG]
+    fast = [load_catalog(path) for path in paths]
+    monkeypatch.setattr(catalog_module, "_read_csv_arrow", lambda raw, separator: None)
+    for path, quick in zip(paths, fast, strict=True):
+        slow = load_catalog(path)
+        pd.testing.assert_frame_equal(quick, slow, check_dtype=True)
+        assert quick.attrs == slow.attrs
+
+
+def test_files_pyarrow_rejects_fall_back_to_pandas(tmp_path: Path) -> None:
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("title,artist,mood\nCaf\xe9,B\xe9b\xe9,Happy\n".encode("cp1252"))
+    catalog = load_catalog(latin)
+    assert catalog.loc[0, "title"] == "Café"
+    assert any("Windows-1252" in note for note in catalog.attrs["notes"])
+    ragged = load_catalog(write(tmp_path, "title,artist,mood,genre\nA,a,Sad\nB,b,Calm,pop\n"))
+    assert ragged["genre"].tolist()[1] == "pop" and pd.isna(ragged["genre"].iloc[0])
+    repeated = load_catalog(write(tmp_path, "title,artist,Title,mood\nA,a,X,Sad\n", "r.csv"))
+    assert repeated.loc[0, "title"] == "A"

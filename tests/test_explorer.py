@@ -324,3 +324,64 @@ def test_analytics_colours_come_from_the_palette() -> None:
     for path in Path(core.analytics.__file__).parent.glob("*.py"):
         found = literal.findall(path.read_text(encoding="utf-8"))
         assert not found, f"{path.name} defines colours {found}; move them to core.palette"
+
+
+# --------------------------------------------------------------------------- large catalogs, years
+
+
+def test_starter_years_are_release_years_and_composed_years_are_named(starter) -> None:
+    summary = ex.summarise(starter)
+    assert summary["years"][0] >= 1900 and summary["years"] == (1951, 2024)
+    assert summary["composed"] == (1722, 1910) and summary["tracks_with_composed_only"] == 6
+    assert ex.filter_options(starter).composed_only == 6
+    decades = stats.composition(starter, "decade", ex.group_tracks(starter))
+    assert decades["tracks"].sum() == int(starter["year"].notna().sum()) == len(starter) - 6
+    assert decades["decade"].min() == "1950s"
+
+
+def test_aggregates_equal_pandas_groupbys(moods: pd.DataFrame) -> None:
+    grouping = ex.group_tracks(moods)
+    assert isinstance(grouping.labels.dtype, pd.CategoricalDtype)
+    for column in ("mood", "genre"):
+        counts = stats.composition(moods, column, grouping, top=1_000)
+        expected = moods.groupby([column, "mood"]).size()
+        got = counts.set_index([column, "group"])["tracks"]
+        assert got.sort_index().to_dict() == expected.sort_index().to_dict()
+    corr = stats.correlation_matrix(moods)
+    pd.testing.assert_frame_equal(corr, moods[list(corr.columns)].astype(float).corr(), atol=1e-9)
+    profiles = stats.group_profiles(moods, ["energy", "tempo"], grouping)
+    means = moods.groupby("mood")[["energy", "tempo"]].mean()
+    for row in profiles.itertuples():
+        assert row.mean == pytest.approx(means.loc[row.group, row.feature])
+
+
+def test_correlations_use_each_pair_s_rows(mixed: pd.DataFrame) -> None:
+    gappy = mixed.copy()
+    gappy.loc[0, "popularity"] = np.nan  # gaps in two columns, in different rows
+    corr = stats.correlation_matrix(gappy)
+    expected = gappy[list(corr.columns)].astype(float).corr()
+    pd.testing.assert_frame_equal(corr, expected, atol=1e-9)
+
+
+def test_big_catalogs_fit_the_map_on_a_sample(spotify: pd.DataFrame) -> None:
+    features = feature_columns(spotify)
+    full = stats.track_map(spotify, features, sample=2_000)
+    sampled = stats.track_map(spotify, features, sample=2_000, fit_sample=5_000)
+    assert not full.fitted_on_sample and sampled.fitted_on_sample and sampled.n_fitted == 5_000
+    assert sampled.points.index.equals(full.points.index)  # the same tracks are plotted
+    loadings = (sampled.loadings["pc1"] * full.loadings["pc1"]).sum()
+    assert abs(loadings) > 0.99  # a 5,000-track sample finds the same first component
+
+
+def test_selection_copies_only_the_columns_asked_for(moods: pd.DataFrame) -> None:
+    filters = ex.Filters(moods=("Sad",), popularity=(10.0, 90.0))
+    selection = ex.select(moods, filters)
+    expected = ex.apply_filters(moods, filters)
+    assert len(selection) == len(expected) and selection.index.equals(expected.index)
+    part = selection.frame(["energy", "mood", "nope"])
+    assert list(part.columns) == ["energy", "mood"]
+    assert set(selection._columns) == {"energy", "mood"}  # nothing else copied
+    pd.testing.assert_frame_equal(part, expected[["energy", "mood"]])
+    pd.testing.assert_frame_equal(selection.frame(), expected)
+    everything = ex.select(moods, ex.Filters())
+    assert everything.positions is None and everything.frame() is moods

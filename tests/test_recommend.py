@@ -300,6 +300,44 @@ def test_unlabelled_catalog_gets_estimated_cluster_moods() -> None:
     assert len(recommender.more_like_this(recs[0], k=3)) == 3
 
 
+def test_neighbour_search_is_exact(data_moods: pd.DataFrame) -> None:
+    import numpy as np
+
+    recommender = Recommender(data_moods)
+    point = recommender._space[10] * 0.9
+    distances, rows = recommender._nearest(point, 25)
+    brute = np.linalg.norm(recommender._space - point, axis=1)
+    assert np.allclose(distances, np.sort(brute)[:25])
+    assert set(rows.tolist()) == set(np.argsort(brute, kind="stable")[:25].tolist())
+
+
+def test_big_catalogs_cluster_on_a_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.music import clusters
+    from core.music.catalog import spotify_features_path
+
+    if not spotify_features_path().exists():
+        pytest.skip("shared spotify_features_19k.csv.gz is absent (../shared/data/music)")
+    catalog = load_catalog(spotify_features_path())
+    whole = Recommender(catalog).clusters()
+    monkeypatch.setattr(clusters, "FIT_SAMPLE", 6_000)
+    sampled = Recommender(catalog).clusters()
+    assert whole.fitted_on == 0 and sampled.fitted_on == 6_000
+    assert len(sampled.labels) == len(catalog) and sum(sampled.sizes) == len(catalog)
+    assert sampled.k == whole.k
+
+    def inertia(clustering) -> float:  # over every track, each with its cluster's centre
+        space = Recommender(catalog)._space
+        return sum(
+            float(
+                ((space[clustering.labels == c] - space[clustering.labels == c].mean(0)) ** 2).sum()
+            )
+            for c in range(clustering.k)
+        )
+
+    # Fitted on a third of the tracks, the clusters fit all of them as tightly.
+    assert inertia(sampled) <= 1.02 * inertia(whole)
+
+
 # --------------------------------------------------------------------------- CLI and palette
 
 

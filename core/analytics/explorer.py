@@ -1,8 +1,9 @@
 """Music Explorer, the tracks in view: catalog facts, filters, search, the track table, groups.
 
 Everything here takes a normalised catalog (core.music.catalog.load_catalog) and stays fast on
-200k tracks. Groups are moods when the catalog has mood labels, else its most common genres;
-their colours come from core.palette. Aggregates per group are in core.analytics.explorer_stats,
+a million tracks. Groups are moods when the catalog has mood labels, else its most common
+genres; their labels are categorical (one small code a track) and their colours come from
+core.palette. Aggregates per group are in core.analytics.explorer_stats,
 plotly figures in core.analytics.explorer_figures. No streamlit here; the page wires these to
 widgets.
 """
@@ -17,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from core.labels import MOODS
-from core.music.catalog import CORE_FEATURES, feature_columns, has_audio_features, has_moods
+from core.music.catalog import (
+    COMPOSED,
+    CORE_FEATURES,
+    feature_columns,
+    has_audio_features,
+    has_moods,
+)
 from core.palette import CATEGORY_COLORS, FALLBACK_COLOR, MOOD_COLORS
 
 NO_MOOD = "No mood"
@@ -48,8 +55,16 @@ def catalog_fingerprint(df: pd.DataFrame) -> str:
 
 
 def summarise(df: pd.DataFrame) -> dict[str, object]:
-    """Tracks, artists, moods, genres, years and features of a catalog (for the metric row)."""
+    """Tracks, artists, moods, genres, years and features of a catalog (for the metric row).
+
+    ``years`` is the range of release years; ``composed`` the range of composition years of the
+    works without a release year (a ``composed`` column, e.g. classical pieces in the starter
+    catalog), or None.
+    """
     years = df["year"].dropna()
+    composed = (
+        df.loc[df["year"].isna(), COMPOSED].dropna() if COMPOSED in df.columns else years.iloc[:0]
+    )
     return {
         "tracks": len(df),
         "artists": int(df["artist"].nunique()),
@@ -58,6 +73,8 @@ def summarise(df: pd.DataFrame) -> dict[str, object]:
         "genres": int(df["genre"].nunique()),
         "years": (int(years.min()), int(years.max())) if len(years) else None,
         "tracks_with_year": len(years),
+        "composed": (int(composed.min()), int(composed.max())) if len(composed) else None,
+        "tracks_with_composed_only": len(composed),
         "features": feature_columns(df),
         "has_audio_features": has_audio_features(df),
         "has_moods": has_moods(df),
@@ -78,11 +95,14 @@ def missing_features_message(df: pd.DataFrame) -> str | None:
     )
 
 
-def missing_moods_message(df: pd.DataFrame) -> str | None:
-    """How a catalog without mood labels is grouped instead, or None when it has moods."""
+def missing_moods_message(df: pd.DataFrame, grouping: Grouping | None = None) -> str | None:
+    """How a catalog without mood labels is grouped instead, or None when it has moods.
+
+    `grouping`: the catalog's `group_tracks(df)` when already at hand (saves recomputing it).
+    """
     if has_moods(df):
         return None
-    grouping = group_tracks(df)
+    grouping = grouping if grouping is not None else group_tracks(df)
     if grouping.by == "genre":
         how = "genre" + (
             f" (the {len(grouping.order) - 1} most common, the rest as {OTHER})"
@@ -107,8 +127,9 @@ class FilterOptions:
 
     moods: tuple[str, ...]
     genres: tuple[str, ...]
-    years: tuple[int, int] | None
+    years: tuple[int, int] | None  # release years
     popularity: tuple[float, float] | None
+    composed_only: int = 0  # tracks with a composition year but no release year
 
 
 @dataclass(frozen=True)
@@ -142,11 +163,14 @@ def filter_options(df: pd.DataFrame) -> FilterOptions:
         genres=genres,
         years=(int(years.min()), int(years.max())) if len(years) else None,
         popularity=(float(popularity.min()), float(popularity.max())) if len(popularity) else None,
+        composed_only=int((df["year"].isna() & df[COMPOSED].notna()).sum())
+        if COMPOSED in df.columns
+        else 0,
     )
 
 
-def apply_filters(df: pd.DataFrame, filters: Filters) -> pd.DataFrame:
-    """The tracks that pass every filter (the original index is kept)."""
+def filter_positions(df: pd.DataFrame, filters: Filters) -> np.ndarray | None:
+    """Row positions of the tracks that pass every filter; None when every track does."""
     keep = np.ones(len(df), dtype=bool)
     if filters.moods:
         wanted = [m for m in filters.moods if m != NO_MOOD]
@@ -164,7 +188,54 @@ def apply_filters(df: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         low, high = filters.popularity
         popularity = df["popularity"].to_numpy(dtype=float)
         keep &= (popularity >= low) & (popularity <= high)
-    return df if keep.all() else df[keep]
+    return None if keep.all() else np.flatnonzero(keep)
+
+
+def apply_filters(df: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """The tracks that pass every filter (the original index is kept)."""
+    positions = filter_positions(df, filters)
+    return df if positions is None else df.take(positions)  # take: ~2x a boolean mask
+
+
+class Selection:
+    """The tracks of a catalog that pass a filter selection, copied column by column on demand.
+
+    A view asks `frame(columns)` for just the columns it aggregates, so a new filter on a
+    million tracks copies (once) the few columns the open tab needs, not the whole catalog.
+    """
+
+    def __init__(self, catalog: pd.DataFrame, positions: np.ndarray | None) -> None:
+        self.catalog = catalog
+        self.positions = positions
+        self.index = catalog.index if positions is None else catalog.index[positions]
+        self._columns: dict[str, pd.api.extensions.ExtensionArray | np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def empty(self) -> bool:
+        return len(self) == 0
+
+    def frame(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The selected tracks with `columns` (those the catalog has; default: all of them)."""
+        wanted = list(columns) if columns is not None else list(self.catalog.columns)
+        names = [c for c in dict.fromkeys(wanted) if c in self.catalog.columns]
+        if self.positions is None:
+            return self.catalog if columns is None else self.catalog[names]
+        for name in names:
+            if name not in self._columns:
+                self._columns[name] = self.catalog[name].array.take(self.positions)
+        frame = pd.DataFrame(
+            {name: self._columns[name] for name in names}, index=self.index, copy=False
+        )
+        frame.attrs = dict(self.catalog.attrs)
+        return frame
+
+
+def select(df: pd.DataFrame, filters: Filters) -> Selection:
+    """The tracks of `df` that pass `filters`, as a `Selection`."""
+    return Selection(df, filter_positions(df, filters))
 
 
 def search_tracks(df: pd.DataFrame, query: str) -> pd.DataFrame:
@@ -196,12 +267,38 @@ def to_csv_bytes(df: pd.DataFrame) -> bytes:
 
 @dataclass(frozen=True)
 class Grouping:
-    """Each track's group (a mood, a genre or a cluster), the groups' order and colours."""
+    """Each track's group (a mood, a genre or a cluster), the groups' order and colours.
+
+    `labels` is categorical with the groups of `order` as categories (so a million labels cost a
+    million small codes, not strings); `codes_for` gives them as integers for numpy aggregates.
+    """
 
     by: str  # "mood", "genre", "cluster" or "all"
     labels: pd.Series  # indexed like the catalog
     order: tuple[str, ...]
     colors: dict[str, str]
+
+    def labels_for(self, df: pd.DataFrame) -> pd.Series:
+        """The labels of `df`'s tracks (df: the catalog or some of its rows)."""
+        if self.labels.index.equals(df.index):
+            return self.labels
+        return self.labels.loc[df.index]
+
+    def codes_for(self, df: pd.DataFrame) -> np.ndarray:
+        """Each track's position in `order` (-1: none), aligned with `df`'s rows."""
+        labels = self.labels_for(df)
+        if isinstance(labels.dtype, pd.CategoricalDtype) and tuple(labels.cat.categories) == tuple(
+            self.order
+        ):
+            return labels.cat.codes.to_numpy().astype(np.int64)
+        return pd.Categorical(labels, categories=list(self.order)).codes.astype(np.int64)
+
+
+def _categorical(codes: np.ndarray, order: Sequence[str], index: pd.Index) -> pd.Series:
+    """Labels from codes into `order` (a unique tuple of names)."""
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=list(order)), index=index, name="group"
+    )
 
 
 def category_colors(order: Sequence[str], by: str) -> dict[str, str]:
@@ -222,20 +319,27 @@ def group_tracks(df: pd.DataFrame, by: str = "auto", max_groups: int = MAX_GROUP
     if by == "auto":
         by = "mood" if has_moods(df) else ("genre" if df["genre"].notna().any() else "all")
     if by == "mood":
-        labels = df["mood"].fillna(NO_MOOD).astype(str)
-        present = set(labels.unique())
-        order = tuple(m for m in (*MOODS, NO_MOOD) if m in present)
+        names = (*MOODS, NO_MOOD)
+        codes = pd.Categorical(df["mood"], categories=list(MOODS)).codes.astype(np.int64)
+        codes[codes < 0] = len(MOODS)  # no mood (or one outside MOODS)
+        present = np.bincount(codes, minlength=len(names)) > 0
+        order = tuple(name for name, seen in zip(names, present, strict=True) if seen)
+        position = np.cumsum(present) - 1  # code in `names` -> code in `order`
+        labels = _categorical(position[codes], order, df.index)
     elif by == "genre":
         counts = df["genre"].value_counts()
         top = (
             list(counts.index[: max_groups - 1]) if len(counts) > max_groups else list(counts.index)
         )
-        labels = df["genre"].where(df["genre"].isin(top)).fillna(OTHER).astype(str)
-        order = tuple(top) + ((OTHER,) if (labels == OTHER).any() else ())
+        codes = pd.Categorical(df["genre"], categories=top).codes.astype(np.int64)
+        other = codes < 0
+        order = tuple(top) + ((OTHER,) if other.any() else ())
+        codes[other] = len(top)
+        labels = _categorical(codes, order, df.index)
     else:
         by = "all"
-        labels = pd.Series(ALL_TRACKS, index=df.index, dtype=str)
         order = (ALL_TRACKS,)
+        labels = _categorical(np.zeros(len(df), dtype=np.int64), order, df.index)
     return Grouping(by=by, labels=labels, order=order, colors=category_colors(order, by))
 
 
@@ -244,9 +348,11 @@ def cluster_grouping(catalog: pd.DataFrame, clustering, index: pd.Index | None =
 
     `index` restricts the labels to some tracks (e.g. the filtered ones).
     """
-    names = np.asarray(clustering.names, dtype=object)
-    labels = pd.Series(names[np.asarray(clustering.labels)], index=catalog.index, dtype=str)
+    labels = _categorical(np.asarray(clustering.labels), clustering.names, catalog.index)
     if index is not None:
         labels = labels.loc[index]
-    order = tuple(n for n in clustering.names if (labels == n).any())
+    present = np.bincount(labels.cat.codes.to_numpy(), minlength=len(clustering.names)) > 0
+    order = tuple(n for n, seen in zip(clustering.names, present, strict=True) if seen)
+    if len(order) < len(clustering.names):
+        labels = labels.cat.set_categories(list(order))
     return Grouping(by="cluster", labels=labels, order=order, colors=category_colors(order, "x"))
