@@ -144,6 +144,19 @@ def label_moods(catalog: pd.DataFrame, model: MoodModel, overwrite: bool = False
     return labelled
 
 
+def _classifier_report(model: MoodModel, folds: int) -> dict:
+    """What the label reports say about the classifier, whichever engine labelled."""
+    return {
+        "trained_on": model.trained_on,
+        "n_train": model.n_train,
+        "classifier": "StandardScaler + LogisticRegression (multinomial)",
+        "features": list(model.features),
+        "cv_folds": folds,
+        "cv_accuracy": round(model.cv_accuracy, 4),
+        "cv_accuracy_std": round(model.cv_accuracy_std, 4),
+    }
+
+
 def label_catalog_file(
     input_path: str | Path,
     output_path: str | Path,
@@ -177,13 +190,7 @@ def label_catalog_file(
         "tracks": len(labelled),
         "predicted": int(predicted.sum()),
         "kept_existing_labels": int(len(labelled) - predicted.sum()),
-        "trained_on": model.trained_on,
-        "n_train": model.n_train,
-        "classifier": "StandardScaler + LogisticRegression (multinomial)",
-        "features": list(model.features),
-        "cv_folds": folds,
-        "cv_accuracy": round(model.cv_accuracy, 4),
-        "cv_accuracy_std": round(model.cv_accuracy_std, 4),
+        **_classifier_report(model, folds),
         "mood_counts": {m: int(n) for m, n in labelled["mood"].value_counts().items()},
         "mean_confidence_of_predictions": round(
             float(labelled.loc[predicted, MOOD_CONFIDENCE].mean()), 4
@@ -401,13 +408,7 @@ def label_catalog_dask(
         "tracks": tracks,
         "predicted": predicted,
         "kept_existing_labels": tracks - predicted,
-        "trained_on": model.trained_on,
-        "n_train": model.n_train,
-        "classifier": "StandardScaler + LogisticRegression (multinomial)",
-        "features": list(model.features),
-        "cv_folds": folds,
-        "cv_accuracy": round(model.cv_accuracy, 4),
-        "cv_accuracy_std": round(model.cv_accuracy_std, 4),
+        **_classifier_report(model, folds),
         "mood_counts": {m: int(totals[f"mood_{m}"]) for m in MOODS if totals[f"mood_{m}"]},
         "mean_confidence_of_predictions": round(float(totals["confidence_sum"]) / predicted, 4)
         if predicted
