@@ -18,33 +18,18 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def _wait_health(url: str, process, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("streamlit did not start")
-        time.sleep(0.05)
-
-
 def one_start(page, work: Path, index: int, label: bool) -> dict:
-    from tests.support.browser import app_server
+    from tests.support.browser import app_server, wait_until_healthy
 
     env = {"MOODLENS_FEEDBACK_DB": str(work / f"feedback-{index}.sqlite3")}
     t0 = time.monotonic()
     with app_server(env, work / f"server-{index}.log", ready=False) as (url, process):
-        _wait_health(url, process)
+        wait_until_healthy(url, process, interval=0.05)
         health = time.monotonic() - t0
         page.goto(f"{url}/live", wait_until="domcontentloaded")
         start = page.frame_locator('iframe[title*="webrtc_streamer"]').get_by_role(
@@ -68,12 +53,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from benchmarks.live_load import fake_camera_video
-    from tests.support.browser import chromium, require_browser
+    from tests.support.browser import browser_or_exit, chromium
 
-    try:
-        require_browser()
-    except BaseException as skip:  # pytest.skip raises an exception outside pytest
-        sys.exit(f"cold_start: {skip}")
+    browser_or_exit("cold_start")
     work = Path(tempfile.mkdtemp(prefix="moodlens-cold-start-"))
     video = fake_camera_video(work / "camera.y4m", seconds=4) if args.label else None
     with chromium(video) as page:

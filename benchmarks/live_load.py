@@ -418,12 +418,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
 
-    from tests.support.browser import require_browser
+    from tests.support.browser import browser_or_exit
 
-    try:
-        require_browser()
-    except BaseException as skip:  # pytest.skip raises an exception outside pytest
-        sys.exit(f"live_load: {skip}")
+    browser_or_exit("live_load")
     work = Path(tempfile.mkdtemp(prefix="moodlens-live-load-"))
     video = fake_camera_video(work / "camera.y4m", fps=args.fps)
     report = {

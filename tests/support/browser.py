@@ -33,6 +33,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_healthy(
+    url: str,
+    process: subprocess.Popen,
+    timeout: float = 90.0,
+    interval: float = 0.5,
+    log_path: Path | None = None,
+) -> None:
+    """Block until the Streamlit server at `url` answers its health check; raise (with the
+    tail of its log) if it exits or `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            tail = log_path.read_text(errors="replace")[-2000:] if log_path else ""
+            raise RuntimeError(f"streamlit did not start: {tail}")
+        time.sleep(interval)
+
+
+def browser_or_exit(tool: str) -> None:
+    """For benchmarks (outside pytest): exit with the reason when chromium or playwright is
+    missing."""
+    try:
+        require_browser()
+    except BaseException as skip:  # pytest.skip raises an exception outside pytest
+        sys.exit(f"{tool}: {skip}")
+
+
 @contextmanager
 def serve_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
     """Run `streamlit run app.py` on a free loopback port; yields its base URL."""
@@ -70,17 +102,8 @@ def app_server(
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 90
-            while ready:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                        if reply.status == 200:
-                            break
-                except OSError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
-                time.sleep(0.5)
+            if ready:
+                wait_until_healthy(url, process, log_path=log_path)
             yield url, process
         finally:
             process.terminate()
