@@ -165,3 +165,27 @@ def test_full_search_every_n_frames_follows_faces_between(public_test, shipped_m
     for _ in range(4):
         analyzer.process(scene([x[i] for i in _face_ids(detectable, 3)], three, seed=3))
     assert len(analyzer.snapshot().faces) == 3
+
+
+def test_stream_budget_shares_the_cpu_and_degrades_instead_of_stopping():
+    from core.vision.live import StreamBudget
+
+    clock = {"now": 0.0}
+    budget = StreamBudget(total_rate=30.0, max_rate=15.0, clock=lambda: clock["now"])
+
+    def run(keys, seconds=10.0, fps=15):
+        counts = dict.fromkeys(keys, 0)
+        start = clock["now"]
+        for frame in range(int(seconds * fps)):
+            clock["now"] = start + frame / fps
+            for key in keys:
+                counts[key] += budget.admit(key)
+        return {key: n / seconds for key, n in counts.items()}
+
+    alone = run([1])
+    assert alone[1] >= 14  # one stream: the camera's full rate (max 15/s)
+    four = run([1, 2, 3, 4])
+    assert all(6.5 <= rate <= 8.5 for rate in four.values()), four  # 30/s shared by 4
+    assert budget.active() == 4 and budget.rate() == 7.5
+    clock["now"] += 5.0  # every stream went quiet: they expire, the budget frees up
+    assert budget.active() == 0 and budget.rate() == 15.0
