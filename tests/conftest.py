@@ -89,3 +89,12 @@ def detectable(public_test, detector) -> dict[int, list[int]]:
         idx = np.flatnonzero(y == cls)[:40]
         found[cls] = [int(idx[i]) for i in detectable_faces(x[idx], detector, limit=6)]
     return found
+
+
+@pytest.fixture()
+def fake():
+    """A local server on 127.0.0.1 that speaks the Spotify Web API (tests/support)."""
+    from tests.support.fake_spotify import FakeSpotify
+
+    with FakeSpotify() as server:
+        yield server

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +26,6 @@ LOCAL_CSV = "title,artist,genre,mood,popularity\n" + "".join(
     for mood in ("Happy", "Sad", "Energetic", "Calm")
     for i in range(5)
 )
-
-
-@pytest.fixture()
-def fake() -> Iterator[FakeSpotify]:
-    with FakeSpotify() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,12 +22,6 @@ from core.settings import Settings
 from tests.support.fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify
 
 RANKING_OPTIONS = ("genres_per_query", "pages_per_genre", "use_playlists")
-
-
-@pytest.fixture()
-def fake() -> Iterator[FakeSpotify]:
-    with FakeSpotify() as server:
-        yield server
 
 
 @pytest.fixture()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import re
 import socket
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -36,12 +35,6 @@ from core.settings import Settings
 from tests.support.fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify, fake_id
 
 REDIRECT = "http://127.0.0.1:8501/history"
-
-
-@pytest.fixture()
-def fake() -> Iterator[FakeSpotify]:
-    with FakeSpotify() as server:
-        yield server
 
 
 @pytest.fixture()
