@@ -10,8 +10,12 @@ kept out of `repr()` so a logged or displayed Settings never shows them.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +66,12 @@ class Settings:
     # "Connect Spotify" (the app's My history page, e.g. http://127.0.0.1:8501/history)
     spotify_redirect_uri: str | None = None
     ice_servers_raw: Any = field(default=None, repr=False)
+    # [webrtc] turn_urls / MOODLENS_TURN_URLS (comma-separated) and turn_secret /
+    # MOODLENS_TURN_SECRET: a TURN server (coturn, deploy/turnserver.conf) sharing a secret with
+    # the app, which hands each page short-lived credentials made from it (the secret stays here)
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = field(default=None, repr=False)
+    turn_ttl_s: int = 6 * 3600  # how long a page's TURN credentials stay valid
     shared_data: Path | None = None  # MOODLENS_SHARED_DATA: FER2013 and music data (dev, tests)
     pause_training: bool = True  # MOODLENS_NO_PAUSE=1: tests/benchmarks leave a training alone
 
@@ -96,6 +106,7 @@ class Settings:
             ice = None
         if ice is None:
             ice = _env(env, "MOODLENS_ICE_SERVERS")
+        turn_urls = _lookup(secrets, "webrtc", "turn_urls") or _env(env, "MOODLENS_TURN_URLS")
         return cls(
             models_dir=Path(models).expanduser() if models else MODELS_DIR,
             preferred_model=_env(env, "MOODLENS_MODEL"),
@@ -110,6 +121,9 @@ class Settings:
             spotify_redirect_uri=_lookup(secrets, "spotify", "redirect_uri")
             or _env(env, "SPOTIFY_REDIRECT_URI"),
             ice_servers_raw=ice,
+            turn_urls=tuple(u.strip() for u in (turn_urls or "").split(",") if u.strip()),
+            turn_secret=_lookup(secrets, "webrtc", "turn_secret")
+            or _env(env, "MOODLENS_TURN_SECRET"),
             shared_data=Path(shared).expanduser()
             if (shared := _env(env, "MOODLENS_SHARED_DATA"))
             else None,
@@ -128,9 +142,29 @@ class Settings:
         """The catalog the app opens with: MOODLENS_CATALOG, else the starter catalog."""
         return self.catalog_path or STARTER_CATALOG
 
-    def ice_servers(self) -> list[dict[str, Any]]:
+    def ice_servers(self, now: float | None = None) -> list[dict[str, Any]]:
         """ICE (STUN/TURN) servers for WebRTC; none by default (localhost needs none, and the
-        app then contacts no outside server). Raises SettingsError naming the fix."""
+        app then contacts no outside server), plus the shared-secret TURN server with fresh
+        credentials when one is set. Raises SettingsError naming the fix."""
+        return self._configured_ice_servers() + self._turn_servers(now)
+
+    def _turn_servers(self, now: float | None) -> list[dict[str, Any]]:
+        """coturn's `use-auth-secret` scheme (the TURN REST API): username = expiry time,
+        credential = base64(HMAC-SHA1(secret, username)); coturn recomputes and checks both."""
+        if not self.turn_urls:
+            return []
+        if not self.turn_secret:
+            raise SettingsError(
+                "MOODLENS_TURN_URLS is set but MOODLENS_TURN_SECRET is not: give the app the "
+                "static-auth-secret of the TURN server (see deploy/turnserver.conf)."
+            )
+        expires = int(time.time() if now is None else now) + self.turn_ttl_s
+        username = f"{expires}:moodlens"
+        digest = hmac.new(self.turn_secret.encode(), username.encode(), hashlib.sha1).digest()
+        credential = base64.b64encode(digest).decode()
+        return [{"urls": list(self.turn_urls), "username": username, "credential": credential}]
+
+    def _configured_ice_servers(self) -> list[dict[str, Any]]:
         raw = self.ice_servers_raw
         if raw is None:
             return []

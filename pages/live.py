@@ -1,6 +1,7 @@
 """Live camera page: webcam -> faces -> emotions (live) -> songs for the mood."""
 
 import time
+import uuid
 
 import cv2
 import numpy as np
@@ -60,6 +61,16 @@ except SettingsError as error:
     st.error(f"WebRTC settings: {error}")
     servers = []
 
+# Failover: while a stream plays, the URL says so (?stream=on). A session that starts with it is
+# a reconnect (the viewer's replica went away and nginx sent the browser to another one, or the
+# page was reloaded): it mounts a fresh streamer (the old one holds the dead connection) and
+# starts the camera by itself. While the page drives the camera (`camera_wanted` True) the
+# streamer hides its own buttons, so the page shows its own Stop.
+if "stream_token" not in st.session_state:
+    st.session_state["stream_token"] = uuid.uuid4().hex[:8]
+    st.session_state["camera_wanted"] = True if st.query_params.get("stream") == "on" else None
+camera_wanted: bool | None = st.session_state["camera_wanted"]
+
 video_col, panel_col = st.columns([3, 2], gap="large")
 with video_col:
     try:
@@ -67,7 +78,7 @@ with video_col:
 
         latest_frames_only(get_global_relay())  # a busy server drops frames, never queues them
         context = webrtc_streamer(
-            key="moodlens-live",
+            key=f"moodlens-live-{st.session_state['stream_token']}",
             mode=WebRtcMode.SENDRECV,
             frontend_rtc_configuration={"iceServers": servers},
             server_rtc_configuration={"iceServers": servers},
@@ -78,6 +89,7 @@ with video_col:
             video_frame_callback=make_frame_callback(analyzer),
             on_video_ended=analyzer.reset,
             async_processing=True,
+            desired_playing_state=camera_wanted,
             translations={
                 "start": "Start",
                 "stop": "Stop",
@@ -94,6 +106,12 @@ with video_col:
             "run the app with `make run` on this machine."
         )
         st.stop()
+    if camera_wanted and st.button("Stop", icon=":material/stop_circle:", key="live_stop"):
+        st.session_state["camera_wanted"] = False  # the streamer stops, then hands back Start
+        st.rerun()
+    if camera_wanted is False and not context.state.playing:
+        st.session_state["camera_wanted"] = None
+        st.rerun()
     st.caption(
         ":material/lock: Frames are analysed in memory on this machine; nothing is recorded."
     )
@@ -107,6 +125,12 @@ with video_col:
             "- Another app (video call) may be holding the camera: close it and press Start.\n"
             "- No camera at all? Use the **Photo** page instead."
         )
+
+if context.state.playing:
+    if st.query_params.get("stream") != "on":
+        st.query_params["stream"] = "on"
+elif not camera_wanted and "stream" in st.query_params:
+    del st.query_params["stream"]  # stopped here: a reload does not start the camera
 
 strategy_key = "live"
 # Poll only while a stream plays: an open page with the camera stopped costs the server nothing.
@@ -125,7 +149,14 @@ def live_panel() -> None:
     more streams on the server) without a full rerun."""
     playing = context.state.playing
     snap = analyzer.snapshot()
-    if not playing:
+    if st.session_state["camera_wanted"] and snap.fps == 0:
+        st.info(
+            ":material/sync: **Reconnecting your camera.** The server you were on went away, "
+            "so this page moved to another one; the stream starts again by itself in a moment."
+        )
+        if not playing:
+            return
+    elif not playing:
         st.info("Press **Start** to begin. Your expression drives the music.")
         return
     head = st.empty()
