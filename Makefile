@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test lint format chromium postgresql bench clean train-resnet comparison best-small-cnn
+.PHONY: run serve test lint format chromium postgresql nginx bench clean train-resnet comparison best-small-cnn
 FER ?= ../shared/data/fer2013/fer2013.npz
 RESNET_RUN := runs/resnet50v2
 
@@ -22,6 +22,27 @@ $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
 
 run: $(VENV)/.deps
 	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+# A room: REPLICAS Streamlit processes behind nginx (sticky sessions, WebSocket upgrade) on
+# http://127.0.0.1:SERVE_PORT, sharing one feedback store; TURN=1 adds coturn. HOST=0.0.0.0 to
+# serve the network. See README "Serving a room".
+REPLICAS ?= 2
+SERVE_PORT ?= 8080
+HOST ?= 127.0.0.1
+serve: $(VENV)/.deps nginx
+	$(BIN)/python -m deploy.serve --replicas $(REPLICAS) --port $(SERVE_PORT) --host $(HOST) \
+	  $(if $(filter 1,$(TURN)),--turn,)
+
+# Debian's nginx and coturn for `make serve` and its tests (installed when missing and running
+# as root; otherwise those tests skip and say why).
+nginx:
+	@{ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } && \
+	  { command -v turnserver >/dev/null 2>&1 || [ -x /usr/bin/turnserver ]; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian nginx and coturn for make serve and its tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light coturn >/dev/null) \
+	      || echo "warning: could not install nginx/coturn; their tests will skip"; \
+	  else echo "note: nginx or coturn missing and not root; their tests will skip"; fi; }
 
 # Debian's chromium for the browser tests (installed when missing and running as root;
 # otherwise those tests skip and say why).
@@ -49,7 +70,7 @@ lint: $(VENV)/.dev-deps
 format: $(VENV)/.dev-deps
 	$(BIN)/ruff format .
 
-test: $(VENV)/.dev-deps chromium postgresql
+test: $(VENV)/.dev-deps chromium postgresql nginx
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

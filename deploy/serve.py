@@ -68,6 +68,31 @@ def render_turn_conf(port: int, secret: str, runtime: Path, loopback_peers: bool
     return "\n".join(lines) + "\n"
 
 
+def start_turnserver(
+    runtime: Path, port: int, secret: str, loopback_peers: bool = True
+) -> subprocess.Popen:
+    """coturn on `port` (udp+tcp; TLS on port + 1) with the shared secret; raises ServeError
+    with its log when it does not come up."""
+    runtime.mkdir(parents=True, exist_ok=True)
+    conf = runtime / "turnserver.conf"
+    conf.touch(mode=0o600)
+    conf.chmod(0o600)  # it holds the shared secret
+    conf.write_text(render_turn_conf(port, secret, runtime, loopback_peers))
+    log_path = runtime / "turnserver.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [turnserver_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + 10
+    while "turn server id=" not in log_path.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            tail = log_path.read_text(errors="replace")[-1500:]
+            raise ServeError(f"coturn did not start:\n{tail}")
+        time.sleep(0.1)
+    return process
+
+
 def nginx_binary() -> str:
     found = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
@@ -126,6 +151,7 @@ class Room:
     port: int = 8080
     host: str = "127.0.0.1"  # where nginx listens: 0.0.0.0 to serve other machines
     first_replica_port: int = 8601
+    replica_ports: tuple[int, ...] = ()  # explicit ports (tests); else first_replica_port + i
     runtime: Path = REPO_ROOT / "runs" / "serve"
     env: Mapping[str, str] = field(default_factory=dict)
     turn_port: int | None = None  # start coturn on this port (and port + 1 for TLS)
@@ -162,9 +188,11 @@ class Room:
         try:
             if self.turn_port is not None:
                 self._start_turn()
+            ports = self.replica_ports or tuple(
+                self.first_replica_port + i for i in range(self.replicas)
+            )
             self.members = [
-                Replica(i, self.first_replica_port + i, self.runtime / f"replica-{i}.log")
-                for i in range(self.replicas)
+                Replica(i, port, self.runtime / f"replica-{i}.log") for i, port in enumerate(ports)
             ]
             for replica in self.members:
                 self._start(replica)
@@ -231,21 +259,9 @@ class Room:
             time.sleep(0.2)
 
     def _start_turn(self) -> None:
-        conf = self.runtime / "turnserver.conf"
-        conf.touch(mode=0o600)
-        conf.chmod(0o600)  # it holds the shared secret
-        conf.write_text(
-            render_turn_conf(self.turn_port, self._env["MOODLENS_TURN_SECRET"], self.runtime, True)
+        self.turn = start_turnserver(
+            self.runtime, self.turn_port, self._env["MOODLENS_TURN_SECRET"]
         )
-        log = open(self.runtime / "turnserver.log", "ab")  # noqa: SIM115
-        self.turn = subprocess.Popen(
-            [turnserver_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
-        time.sleep(0.5)
-        if self.turn.poll() is not None:
-            tail = (self.runtime / "turnserver.log").read_text(errors="replace")[-1500:]
-            raise ServeError(f"coturn did not start:\n{tail}")
 
     def kill(self, index: int) -> None:
         """SIGKILL one replica, as a crash would (the failover benchmark)."""

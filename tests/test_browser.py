@@ -202,3 +202,44 @@ def test_three_tabs_stream_at_once_and_none_stops(app_url, happy_video):
         assert all(rate > 0 for rate in rates)
         for webrtc in webrtcs:
             expect(webrtc.get_by_role("button", name="Stop")).to_be_visible()
+
+
+def test_a_viewer_whose_replica_dies_reconnects_to_the_other_and_streams_again(
+    happy_video, tmp_path
+):
+    """Two replicas behind nginx (deploy/serve.py). Killing the viewer's replica: the page says
+    it is reconnecting, lands on the other replica and starts the camera by itself; its own
+    Stop button then hands Start back."""
+    from deploy.serve import Room, nginx_binary
+    from tests.support.browser import free_port
+
+    try:
+        nginx_binary()
+    except RuntimeError as missing:
+        pytest.skip(str(missing))
+    room = Room(
+        replicas=2,
+        port=free_port(),
+        replica_ports=(free_port(), free_port()),
+        runtime=tmp_path / "room",
+        env={"MOODLENS_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3")},
+        restart=False,
+    )
+    with room, chromium(happy_video) as page:
+        reply = page.goto(f"{room.url}/live", wait_until="domcontentloaded")
+        serving = reply.headers["x-moodlens-replica"]
+        webrtc = page.frame_locator('iframe[title*="webrtc_streamer"]')
+        webrtc.get_by_role("button", name="Start").click(timeout=90_000)
+        page.get_by_text(re.compile(r"Detected: \w+")).first.wait_for(timeout=90_000)
+        assert "stream=on" in page.url
+
+        room.kill(next(r.index for r in room.members if r.address == serving))
+        page.get_by_text("Reconnecting your camera").first.wait_for(timeout=30_000)
+        page.get_by_text(re.compile(r"Detected: \w+")).first.wait_for(timeout=60_000)
+        assert _wait_for_analysis(page, 30_000) > 0
+        expect(page.get_by_text("Reconnecting your camera")).to_have_count(0)
+
+        page.locator(".st-key-live_stop button").click()
+        webrtc.get_by_role("button", name="Start").wait_for(timeout=30_000)
+        page.get_by_text(re.compile(r"Press \*?\*?Start")).first.wait_for(timeout=30_000)
+        assert "stream=on" not in page.url

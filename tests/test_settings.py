@@ -61,3 +61,33 @@ def test_spotify_credentials_secrets_first_and_never_in_repr():
 def test_settings_are_frozen():
     with pytest.raises(AttributeError):
         Settings.from_env({}, {}).models_dir = MODELS_DIR  # type: ignore[misc]
+
+
+def test_turn_credentials_are_short_lived_and_checkable_with_the_shared_secret():
+    import base64
+    import hashlib
+    import hmac
+
+    settings = Settings.from_env(
+        {"webrtc": {"turn_secret": "s3cret-value"}},
+        {
+            "MOODLENS_TURN_URLS": "turn:turn.example.org:3478?transport=udp, "
+            "turns:turn.example.org:443"
+        },
+    )
+    [server] = settings.ice_servers(now=1_000_000)
+    assert server["urls"] == [
+        "turn:turn.example.org:3478?transport=udp",
+        "turns:turn.example.org:443",
+    ]
+    expires, _ = server["username"].split(":")
+    assert int(expires) == 1_000_000 + settings.turn_ttl_s
+    expected = hmac.new(b"s3cret-value", server["username"].encode(), hashlib.sha1).digest()
+    assert server["credential"] == base64.b64encode(expected).decode()
+    assert "s3cret-value" not in repr(settings) and "s3cret-value" not in str(server)
+
+
+def test_turn_urls_without_the_secret_name_the_fix():
+    settings = Settings.from_env({}, {"MOODLENS_TURN_URLS": "turn:127.0.0.1:3478"})
+    with pytest.raises(SettingsError, match="MOODLENS_TURN_SECRET"):
+        settings.ice_servers()
