@@ -120,6 +120,15 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def replica_for(url: str, route: str) -> str:
+    """The replica (host:port) nginx at `url` sends a browser with this route cookie to."""
+    request = urllib.request.Request(
+        f"{url}/_stcore/health", headers={"Cookie": f"moodlens_route={route}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return reply.headers["X-Moodlens-Replica"]
+
+
 @dataclass
 class Replica:
     """One `streamlit run app.py` on 127.0.0.1:<port>."""

@@ -65,3 +65,25 @@ def test_boxes_follow_a_moving_face(
         assert len(cropped) == 1 and cropped[0].iou(truth) >= 0.5, f"frame {step}: crop {cropped}"
         assert _drawn_on(annotated, frame, shown) > 0.9, f"frame {step}: box not drawn at {shown}"
     assert seen_from is not None and seen_from <= 1
+
+
+def test_a_resolution_change_leaves_no_ghost_boxes(
+    public_test, shipped_model, detector, detectable
+):
+    """WebRTC drops a busy stream from 640x480 to 320x240 and back: after each switch there is
+    still one face, boxed where it is in the new frame (the old size's boxes do not linger)."""
+    import cv2
+
+    x, _ = public_test
+    face = x[detectable[3][0]]
+    truth = FaceBox(200, 120, 220, 220)
+    big = scene([face], [truth], seed=5)
+    small = cv2.resize(big, (320, 240), interpolation=cv2.INTER_AREA)
+    half = FaceBox(truth.x // 2, truth.y // 2, truth.w // 2, truth.h // 2)
+    clock = iter(np.arange(0, 100, 0.07))
+    analyzer = LiveAnalyzer(shipped_model, detector, detect_every=8, clock=lambda: next(clock))
+    for frame, where in [(big, truth)] * 3 + [(small, half)] * 4 + [(big, truth)] * 3:
+        analyzer.process(frame)
+        faces = analyzer.snapshot().faces
+        assert len(faces) == 1, analyzer.snapshot().status
+        assert faces[0].box.iou(where) >= 0.5, f"box {faces[0].box}, face at {where}"

@@ -251,6 +251,7 @@ class LiveAnalyzer:
             maxlen=int(self.timeline_seconds / self.timeline_interval)
         )
         self._since_full_search = 0
+        self._frame_size: tuple[int, int] | None = None
         self._last_frame: np.ndarray | None = None
         self._errors_seen: set[type] = set()
         self.last_times = StageTimes()
@@ -291,6 +292,12 @@ class LiveAnalyzer:
             raise ValueError("the emotion model is not loaded yet")
         start = time.perf_counter()
         times = StageTimes()
+        if frame.shape[:2] != self._frame_size:
+            # WebRTC lowers the camera's resolution when the CPU or the network is short (and
+            # raises it again): boxes from the old size would coast as ghosts. Start over.
+            self._frame_size = frame.shape[:2]
+            self._tracker.reset()
+            self._since_full_search = 0
         gray = to_gray(frame)
         if is_blank(gray):
             self._publish(
