@@ -57,7 +57,7 @@ def pick_routes(room, n: int) -> list[str]:
 
 
 def count_rows(url: str) -> dict:
-    """Ids of every vote and mood event in the store."""
+    """Ids of every vote and mood event in the store, and votes per profile."""
     from sqlalchemy import create_engine, select
 
     from core.music.store import mood_events, votes
@@ -68,6 +68,7 @@ def count_rows(url: str) -> dict:
             return {
                 "votes": sorted(conn.execute(select(votes.c.id)).scalars()),
                 "mood_events": sorted(conn.execute(select(mood_events.c.id)).scalars()),
+                "vote_profiles": sorted(conn.execute(select(votes.c.profile)).scalars()),
             }
     finally:
         engine.dispose()
@@ -75,10 +76,10 @@ def count_rows(url: str) -> dict:
 
 def vote_first_song(page) -> bool:
     """Thumbs-up on the first song shown; False when no song is shown yet."""
-    group = page.locator('[data-testid="stButtonGroup"]').first
+    thumbs_up = page.get_by_role("radio", name="Thumbs up").first
     try:
-        group.wait_for(timeout=30_000)
-        group.locator("button").first.click(timeout=10_000)
+        thumbs_up.wait_for(timeout=30_000)
+        thumbs_up.click(timeout=10_000)
         return True
     except Exception:
         return False
@@ -119,8 +120,12 @@ def run(args: argparse.Namespace, work: Path, store_url: str, env: dict) -> dict
             serving.append(reply.headers["x-moodlens-replica"])
             pages.append(page)
         result["replica_of_session"] = serving
-        for page in pages:
+        for i, page in enumerate(pages):
             webrtc_button(page, "Start").wait_for(timeout=120_000)
+            profile = page.get_by_role("textbox", name="Profile")  # its own votes and moods
+            profile.fill(f"viewer-{i}")
+            profile.press("Enter")
+        time.sleep(2)
         clicked = []
         for page in pages:
             webrtc_button(page, "Start").click(timeout=30_000)
@@ -158,7 +163,12 @@ def run(args: argparse.Namespace, work: Path, store_url: str, env: dict) -> dict
                 now = round(time.monotonic() - killed_at, 1)
                 if note_s[i] is None and state["reconnecting"]:
                     note_s[i] = now
-                if back_s[i] is None and state["label"] and not state["reconnecting"]:
+                if (
+                    back_s[i] is None
+                    and note_s[i] is not None
+                    and state["label"]
+                    and not state["reconnecting"]
+                ):
                     back_s[i] = now
             if time.monotonic() >= next_sample:
                 after.append(sample(pages, meter, killed_at))
@@ -175,17 +185,21 @@ def run(args: argparse.Namespace, work: Path, store_url: str, env: dict) -> dict
         result["reconnecting_note_s"] = [note_s[i] for i in moved]
         result["first_label_on_new_replica_s"] = [back_s[i] for i in moved]
         lost = {
-            table: sorted(set(rows_before[table]) - set(rows_after[table])) for table in rows_before
+            table: sorted(set(rows_before[table]) - set(rows_after[table]))
+            for table in ("votes", "mood_events")
         }
         result["store"] = {
             "votes_before": len(rows_before["votes"]),
             "votes_after": len(rows_after["votes"]),
             "mood_events_before": len(rows_before["mood_events"]),
             "mood_events_after": len(rows_after["mood_events"]),
+            "vote_profiles_before": rows_before["vote_profiles"],
+            "vote_profiles_after": rows_after["vote_profiles"],
             "lost_rows": lost,
         }
-        with contextlib.suppress(Exception):
-            pages[moved[0]].screenshot(path=str(work / "moved-session.png"))
+        for i in moved:
+            with contextlib.suppress(Exception):
+                pages[i].screenshot(path=str(work / f"moved-session-{i}.png"))
     result["summary"] = summarise(result, args)
     return result
 

@@ -82,9 +82,7 @@ def app_server(
     command = [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
-        "app.py",
+        "deploy.launch",  # `streamlit run app.py` as `make run` starts it
         "--server.port",
         str(port),
         "--server.address",
