@@ -24,9 +24,11 @@ run: $(VENV)/.deps
 	$(BIN)/python -m deploy.launch --server.port $(PORT)
 
 # A room: REPLICAS Streamlit processes behind nginx (sticky sessions, WebSocket upgrade) on
-# http://127.0.0.1:SERVE_PORT, sharing one feedback store; TURN=1 adds coturn. HOST=0.0.0.0 to
-# serve the network. See README "Serving a room".
+# http://127.0.0.1:SERVE_PORT, sharing one feedback store, with coturn for viewers behind NAT
+# (TURN=0 leaves it out; MOODLENS_TURN_HOST names its public address). HOST=0.0.0.0 to serve
+# the network. See README "Serving a room".
 REPLICAS ?= 2
+TURN ?= 1
 SERVE_PORT ?= 8080
 HOST ?= 127.0.0.1
 serve: $(VENV)/.deps nginx

@@ -158,7 +158,9 @@ class Settings:
                 "MOODLENS_TURN_URLS is set but MOODLENS_TURN_SECRET is not: give the app the "
                 "static-auth-secret of the TURN server (see deploy/turnserver.conf)."
             )
-        expires = int(time.time() if now is None else now) + self.turn_ttl_s
+        # Rounded up to the hour: the page's WebRTC settings stay the same from run to run (a
+        # change would re-render the streamer), and stay valid for at least the TTL.
+        expires = -(-(int(time.time() if now is None else now) + self.turn_ttl_s) // 3600) * 3600
         username = f"{expires}:moodlens"
         digest = hmac.new(self.turn_secret.encode(), username.encode(), hashlib.sha1).digest()
         credential = base64.b64encode(digest).decode()
