@@ -21,7 +21,7 @@ $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
 	touch $@
 
 run: $(VENV)/.deps
-	$(BIN)/python -m deploy.launch --server.port $(PORT)
+	$(BIN)/streamlit run app.py --server.port $(PORT)
 
 # A room: REPLICAS Streamlit processes behind nginx (sticky sessions, WebSocket upgrade) on
 # http://127.0.0.1:SERVE_PORT, sharing one feedback store, with coturn for viewers behind NAT

@@ -410,6 +410,14 @@ def summarise(result: dict) -> dict:
     return summary
 
 
+def emit(report: dict, out: Path | None) -> None:
+    """Print the report as JSON (and write it to `out` when given)."""
+    text = json.dumps(report, indent=1)
+    if out:
+        out.write_text(text)
+    print(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 4])
@@ -436,10 +444,7 @@ def main() -> None:
     if not args.keep:
         for log in work.glob("server-*.log"):
             log.unlink()
-    text = json.dumps(report, indent=1)
-    if args.out:
-        args.out.write_text(text)
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

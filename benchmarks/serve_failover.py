@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import statistics
 import sys
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.live_load import (
     CpuMeter,
+    emit,
     fake_camera_video,
     read_page,
     webrtc_button,
@@ -277,10 +277,7 @@ def main() -> None:
             "command": "python benchmarks/serve_failover.py " + " ".join(sys.argv[1:]),
             **run(args, work, url, env),
         }
-    text = json.dumps(report, indent=1)
-    if args.out:
-        args.out.write_text(text)
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

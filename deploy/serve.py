@@ -93,22 +93,20 @@ def start_turnserver(
     return process
 
 
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
+def _debian_binary(name: str, sbin: str, package: str, purpose: str) -> str:
+    """The path of a program from a Debian package; ServeError naming the package if absent."""
+    found = shutil.which(name) or (sbin if Path(sbin).exists() else None)
     if not found:
-        raise ServeError("nginx is not installed: `apt-get install nginx-light` (Debian)")
+        raise ServeError(f"{purpose} is not installed: `apt-get install {package}` (Debian)")
     return found
+
+
+def nginx_binary() -> str:
+    return _debian_binary("nginx", "/usr/sbin/nginx", "nginx-light", "nginx")
 
 
 def turnserver_binary() -> str:
-    found = shutil.which("turnserver") or (
-        "/usr/bin/turnserver" if Path("/usr/bin/turnserver").exists() else None
-    )
-    if not found:
-        raise ServeError("coturn is not installed: `apt-get install coturn` (Debian)")
-    return found
+    return _debian_binary("turnserver", "/usr/bin/turnserver", "coturn", "coturn")
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
@@ -218,7 +216,7 @@ class Room:
 
     def _start(self, replica: Replica) -> None:
         command = [
-            self.python, "-m", "deploy.launch",  # streamlit run app.py, imports warmed
+            self.python, "-m", "streamlit", "run", "app.py",
             "--server.port", str(replica.port),
             "--server.address", "127.0.0.1",
             "--server.headless", "true",

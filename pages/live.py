@@ -151,8 +151,8 @@ def live_panel() -> None:
     snap = analyzer.snapshot()
     if st.session_state["camera_wanted"] and snap.fps == 0:
         st.info(
-            ":material/sync: **Reconnecting your camera.** The server you were on went away, "
-            "so this page moved to another one; the stream starts again by itself in a moment."
+            ":material/sync: **Reconnecting your camera.** This page lost its server (or was "
+            "reloaded) and is now on a live one; the stream starts again by itself in a moment."
         )
         if not playing:
             return

@@ -147,15 +147,3 @@ def test_coturn_relays_for_the_apps_short_lived_credentials_only(tmp_path):
     finally:
         turn.terminate()
         turn.wait(timeout=10)
-
-
-def test_the_launcher_warms_the_heavy_imports_but_no_component():
-    """deploy.launch imports what the first page needs; streamlit_webrtc (a component, which
-    must be declared inside the running server) stays out of the list."""
-    from deploy.launch import WARM_MODULES, warm_imports
-
-    assert "pages.common" in WARM_MODULES
-    assert not any(name.startswith("streamlit_webrtc") for name in WARM_MODULES)
-    assert warm_imports(("pages.common", "no_such_module_here"), wait=False) == [
-        "no_such_module_here"
-    ]

@@ -82,7 +82,9 @@ def app_server(
     command = [
         sys.executable,
         "-m",
-        "deploy.launch",  # `streamlit run app.py` as `make run` starts it
+        "streamlit",
+        "run",
+        "app.py",
         "--server.port",
         str(port),
         "--server.address",
