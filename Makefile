@@ -20,7 +20,10 @@ $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
+# The default model's ONNX graph is cached first (once; seconds), so the server never imports
+# TensorFlow to serve it (core/emotion/onnx_cache.py).
 run: $(VENV)/.deps
+	@$(BIN)/python -m core.emotion.onnx_cache
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
 # A room: REPLICAS Streamlit processes behind nginx (sticky sessions, WebSocket upgrade) on

@@ -141,7 +141,10 @@ def model_loading(path: str, start: bool = True) -> Future:
 
 def _load_into(path: str, future: Future) -> None:
     try:
-        model = EmotionModel.load(path)
+        from core.emotion.onnx_cache import load_for_serving
+
+        # From the ONNX cache when built (no TensorFlow: ~4 s less CPU on a fresh server).
+        model = load_for_serving(path)
         model.predict(np.zeros((1, FACE_SIZE, FACE_SIZE), dtype=np.uint8))
     except BaseException as error:  # the page shows it (ModelLoadError says what to do)
         future.set_exception(error)

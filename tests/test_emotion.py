@@ -157,3 +157,63 @@ def test_int8_export_halves_the_file_and_keeps_the_answers(shipped_model, public
     assert (quantized.argmax(1) == reference.argmax(1)).mean() > 0.95
     accuracy = lambda p: (p.argmax(1) == y[:400]).mean()  # noqa: E731
     assert abs(accuracy(quantized) - accuracy(reference)) < 0.02
+
+
+def test_serving_caches_the_onnx_graph_and_later_loads_skip_tensorflow(
+    tmp_path, public_test, monkeypatch
+):
+    """The first serving load converts and caches; a fresh process then answers the same
+    probabilities from the cache alone, without importing TensorFlow or Keras."""
+    import json
+    import subprocess
+    import sys
+
+    from core.emotion.cards import default_model_path
+    from core.emotion.model import EmotionModel
+    from core.emotion.onnx_cache import cache_file, load_for_serving
+    from core.paths import REPO_ROOT
+
+    monkeypatch.delenv("MOODLENS_RUNTIME", raising=False)
+    path = default_model_path()
+    faces = public_test[0][:16]
+    first = load_for_serving(path, tmp_path)
+    assert first.runtime == "onnxruntime" and cache_file(path, tmp_path).exists()
+    expected = EmotionModel.load(path).predict(faces)
+    np.testing.assert_allclose(first.predict(faces), expected, atol=1e-3)
+
+    np.save(tmp_path / "faces.npy", faces)
+    script = (
+        "import json, sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from core.emotion.onnx_cache import load_for_serving\n"
+        f"m = load_for_serving({str(path)!r}, Path({str(tmp_path)!r}))\n"
+        f"p = m.predict(np.load({str(tmp_path / 'faces.npy')!r}))\n"
+        "print(json.dumps({'tf': 'tensorflow' in sys.modules or 'keras' in sys.modules,"
+        " 'runtime': m.runtime, 'parameters': m.parameters, 'p': p.tolist()}))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    second = json.loads(run.stdout.strip().splitlines()[-1])
+    assert second["tf"] is False and second["runtime"] == "onnxruntime"
+    assert second["parameters"] == first.parameters
+    np.testing.assert_allclose(np.array(second["p"]), expected, atol=1e-3)
+
+
+def test_a_damaged_serving_cache_is_rebuilt_and_keras_runtime_skips_it(tmp_path, monkeypatch):
+    from core.emotion.cards import default_model_path
+    from core.emotion.onnx_cache import cache_file, load_for_serving
+
+    path = default_model_path()
+    cached = cache_file(path, tmp_path)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(b"not an onnx graph")
+    model = load_for_serving(path, tmp_path)
+    assert model.predict(np.zeros((1, 48, 48), np.uint8)).shape == (1, 7)
+    assert cached.read_bytes() != b"not an onnx graph"  # rebuilt
+
+    monkeypatch.setenv("MOODLENS_RUNTIME", "keras")
+    keras_only = load_for_serving(path, tmp_path / "other")
+    keras_only.predict(np.zeros((1, 48, 48), np.uint8))
+    assert keras_only.runtime == "keras" and not (tmp_path / "other").exists()

@@ -9,6 +9,7 @@
                    shipped model comes first (available_models, default_model_path)
     architectures  ArchSpec and build_model: every trainable architecture (imports Keras)
     onnx_runtime   the faster ONNX Runtime path EmotionModel takes when it reproduces Keras
+    onnx_cache     load_for_serving: that ONNX graph cached per model, so pages skip TensorFlow
 
 Names import lazily: `import core.emotion` loads neither TensorFlow nor Keras until a name that
 needs them is used.
@@ -32,6 +33,7 @@ _WHERE = {
     "ARCHITECTURES": "architectures",
     "ArchSpec": "architectures",
     "build_model": "architectures",
+    "load_for_serving": "onnx_cache",
 }
 __all__ = sorted(_WHERE)
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

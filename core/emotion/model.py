@@ -92,6 +92,7 @@ class EmotionModel:
     runtime: str = "auto"  # "auto": ONNX Runtime when it reproduces Keras, else "keras"
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _fn: object = field(default=None, repr=False)
+    _parameters: int | None = field(default=None, repr=False)  # known without Keras (cache)
 
     @classmethod
     def load(cls, path: str | Path, input_scale: str | None = None) -> EmotionModel:
@@ -203,6 +204,8 @@ class EmotionModel:
 
     @property
     def parameters(self) -> int:
+        if self._parameters is not None:
+            return self._parameters
         return int(self.keras_model.count_params())
 
 
