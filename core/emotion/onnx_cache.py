@@ -45,14 +45,9 @@ class _Session:
     """An ONNX Runtime session on cached bytes; called like OnnxRunner."""
 
     def __init__(self, model_bytes: bytes) -> None:
-        import onnxruntime as ort
+        from core.emotion.onnx_runtime import inference_session
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            model_bytes, options, providers=["CPUExecutionProvider"]
-        )
+        self.session = inference_session(model_bytes)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.name = meta.get("moodlens_name", "model")
         self.input_scale = meta.get("moodlens_input_scale", "0-255")

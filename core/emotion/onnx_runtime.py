@@ -210,21 +210,24 @@ def to_onnx(model) -> bytes:
     return onnx_model.SerializeToString()
 
 
+def inference_session(model_bytes: bytes, threads: int = 0):
+    """An ONNX Runtime CPU session for a serialized graph, set up for the live pipeline."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads  # 0 = one per core
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle worker threads sleep instead of spinning: between live frames the cores belong
+    # to face detection and video decoding (costs <5% latency per call, measured).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
 class OnnxRunner:
     """An ONNX Runtime session for a Keras model; call it like the model on float32 batches."""
 
     def __init__(self, keras_model, threads: int = 0) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads  # 0 = one per core
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle worker threads sleep instead of spinning: between live frames the cores belong
-        # to face detection and video decoding (costs <5% latency per call, measured).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            to_onnx(keras_model), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = inference_session(to_onnx(keras_model), threads)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         faces = np.ascontiguousarray(batch, np.float32)
