@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 FPS_RE = re.compile(r"([\d.]+) frames/s analysed")
 LABEL_RE = re.compile(r"Detected: (\w+)")
 IFRAME = 'iframe[title*="webrtc_streamer"]'
-PAGE_STOP = ".st-key-live_stop button"
 # Logs aiortc/aioice/streamlit-webrtc to the server log (they have no handler of their own):
 # why a stream ended shows there (ICE state, consent, worker errors).
 DEBUG_SITE = """
@@ -222,8 +221,6 @@ def read_page(page) -> dict:
         if webrtc_button(page, name).count():
             button = name
             break
-    if button is None and page.locator(PAGE_STOP).count():
-        button = "Stop"  # a reconnected page drives the camera and shows its own Stop
     return {
         "fps": float(fps.group(1)) if fps else None,
         "label": label.group(1) if label else None,

@@ -64,12 +64,44 @@ except SettingsError as error:
 # Failover: while a stream plays, the URL says so (?stream=on). A session that starts with it is
 # a reconnect (the viewer's replica went away and nginx sent the browser to another one, or the
 # page was reloaded): it mounts a fresh streamer (the old one holds the dead connection) and
-# starts the camera by itself. While the page drives the camera (`camera_wanted` True) the
-# streamer hides its own buttons, so the page shows its own Stop.
+# presses its Start button in the browser, once, as the viewer would (see `press_start_once`).
 if "stream_token" not in st.session_state:
     st.session_state["stream_token"] = uuid.uuid4().hex[:8]
-    st.session_state["camera_wanted"] = True if st.query_params.get("stream") == "on" else None
-camera_wanted: bool | None = st.session_state["camera_wanted"]
+    st.session_state["resume_stream"] = st.query_params.get("stream") == "on"
+
+# Why a press and not `desired_playing_state=True`: streamlit-webrtc 0.79 starts a peer
+# connection on every render it gets while asked to play and still stopped (its start awaits a
+# module import before it leaves STOPPED), so a fresh page opened two or three at once, the
+# server answered one of them, and each of the others failed ICE 15 s later before it tried
+# again (measured: first label 22-38 s after a reconnect, none within 60 s on a busy CPU).
+# A press starts exactly one. The script is keyed by the streamer, so a rerun never presses twice.
+PRESS_START_JS = """<script>
+(() => {
+  const key = "moodlens-press-start-%(token)s";
+  if (window[key]) return;
+  window[key] = true;
+  const deadline = Date.now() + 30000;
+  let seenSince = null;
+  const timer = setInterval(() => {
+    const frame = document.querySelector('iframe[title*="webrtc_streamer"]');
+    const doc = frame && frame.contentDocument;
+    const start = doc && [...doc.querySelectorAll("button")].find(
+      (b) => b.textContent.trim() === "Start" && !b.disabled);
+    if (start) seenSince = seenSince || Date.now();
+    if (start && Date.now() - seenSince >= 500) { clearInterval(timer); start.click(); }
+    else if (Date.now() > deadline) clearInterval(timer);
+  }, 250);
+})();
+</script>"""
+
+
+def press_start_once() -> None:
+    """In the browser: press the streamer's Start button once it has been on the page for
+    half a second (the camera permission is the site's, already given before the reconnect)."""
+    st.html(
+        PRESS_START_JS % {"token": st.session_state["stream_token"]}, unsafe_allow_javascript=True
+    )
+
 
 video_col, panel_col = st.columns([3, 2], gap="large")
 with video_col:
@@ -89,7 +121,6 @@ with video_col:
             video_frame_callback=make_frame_callback(analyzer),
             on_video_ended=analyzer.reset,
             async_processing=True,
-            desired_playing_state=camera_wanted,
             translations={
                 "start": "Start",
                 "stop": "Stop",
@@ -106,12 +137,11 @@ with video_col:
             "run the app with `make run` on this machine."
         )
         st.stop()
-    if camera_wanted and st.button("Stop", icon=":material/stop_circle:", key="live_stop"):
-        st.session_state["camera_wanted"] = False  # the streamer stops, then hands back Start
-        st.rerun()
-    if camera_wanted is False and not context.state.playing:
-        st.session_state["camera_wanted"] = None
-        st.rerun()
+    if st.session_state["resume_stream"]:
+        if context.state.playing:
+            st.session_state["resume_stream"] = False  # resumed: from here on, a stream as any
+        else:
+            press_start_once()
     st.caption(
         ":material/lock: Frames are analysed in memory on this machine; nothing is recorded."
     )
@@ -129,7 +159,7 @@ with video_col:
 if context.state.playing:
     if st.query_params.get("stream") != "on":
         st.query_params["stream"] = "on"
-elif not camera_wanted and "stream" in st.query_params:
+elif not st.session_state["resume_stream"] and "stream" in st.query_params:
     del st.query_params["stream"]  # stopped here: a reload does not start the camera
 
 strategy_key = "live"
@@ -149,10 +179,11 @@ def live_panel() -> None:
     more streams on the server) without a full rerun."""
     playing = context.state.playing
     snap = analyzer.snapshot()
-    if st.session_state["camera_wanted"] and snap.fps == 0:
+    if st.session_state["resume_stream"] and snap.fps == 0:
         st.info(
             ":material/sync: **Reconnecting your camera.** This page lost its server (or was "
-            "reloaded) and is now on a live one; the stream starts again by itself in a moment."
+            "reloaded) and is now on a live one; the stream starts again by itself in a moment "
+            "(if it does not, press **Start**)."
         )
         if not playing:
             return
