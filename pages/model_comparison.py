@@ -96,6 +96,25 @@ def overview_tab(cards: CardSet, split: str) -> None:
             f"Peer model(s) {', '.join(peers)}: evaluated by this repo on the same split but not "
             "trained here; fields their card lacks show as —."
         )
+    runs = cmp.runs_frame(cards)
+    if not runs.empty:
+        st.markdown("##### Models trained more than once")
+        st.dataframe(
+            runs, hide_index=True, placeholder=MISSING, key="cmp_runs",
+            column_config={
+                "val_accuracy": st.column_config.NumberColumn("validation", format="%.3f"),
+                "test_accuracy": st.column_config.NumberColumn("PublicTest", format="%.3f"),
+                "test_accuracy_flip": st.column_config.NumberColumn("+ flip TTA", format="%.3f"),
+                "test_macro_f1": st.column_config.NumberColumn("macro-F1", format="%.3f"),
+                "cpu_hours": st.column_config.NumberColumn("CPU hours", format="%.2f"),
+                "wall_hours": st.column_config.NumberColumn("wall hours", format="%.2f"),
+                "train_img_per_s": st.column_config.NumberColumn("img/s", format="%.1f"),
+            },
+        )  # fmt: skip
+        st.caption(
+            "Each earlier run as its card recorded it (`previous_runs`); the last row of a model "
+            "is the one it ships. The curves of earlier runs are in their cards in git history."
+        )
     with st.expander("Where each number comes from (reproduce)"):
         for card in cards.cards:
             reproduce = card.data.get("reproduce")

@@ -160,6 +160,27 @@ def test_history_frame_equals_the_cards(cards, real_cards) -> None:
         assert np.isclose(spent[-1], card["cpu_hours"], rtol=0.05)  # the card's total
 
 
+def test_runs_frame_lists_earlier_runs_then_the_shipped_one(folder, real_cards) -> None:
+    """A card with `previous_runs` gets one row per run, the shipped run last and read from the
+    card itself; cards without earlier runs get none."""
+    name, card = next(iter(real_cards.items()))
+    earlier = cmp.run_summary(
+        {**card, "epochs_trained": 3, "metrics": {"test": {"accuracy": 0.25}}}, "a test"
+    )
+    (folder / f"{name}.json").write_text(json.dumps({**card, "previous_runs": [earlier]}))
+    for other in real_cards:
+        if other != name:
+            data = {k: v for k, v in real_cards[other].items() if k != "previous_runs"}
+            (folder / f"{other}.json").write_text(json.dumps(data))
+    runs = cmp.runs_frame(load_cards(folder))
+    assert runs["model"].tolist() == [name, name]
+    assert runs["run"].tolist() == [1, 2]
+    assert runs["epochs"].tolist() == [3, card["epochs_trained"]]
+    assert runs["test_accuracy"].tolist() == [0.25, card["metrics"]["test"]["accuracy"]]
+    assert runs["source"].tolist() == ["a test", "shipped"]
+    assert np.isnan(runs["val_accuracy"].iloc[0])  # the earlier card had no val metrics
+
+
 def test_per_class_frame(cards, real_cards) -> None:
     frame = cmp.per_class_frame(cards, "test").set_index(["model", "emotion"])
     for name, card in real_cards.items():

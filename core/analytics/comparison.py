@@ -66,6 +66,52 @@ def summary_table(cards: CardSet, split: str = "test") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+RUN_COLUMNS = [
+    "model", "run", "status", "epochs", "best_epoch", "image_size", "precision", "cpu_hours",
+    "wall_hours", "train_img_per_s", "val_accuracy", "test_accuracy", "test_accuracy_flip",
+    "test_macro_f1", "source",
+]  # fmt: skip
+
+
+def run_summary(card_data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """One training run in a line, from its card: what a later run's card keeps of it in
+    `previous_runs` (`source` says where the card was read, e.g. a git commit)."""
+    recipe = card_data.get("recipe") or {}
+    return {
+        "status": card_data.get("training_status"),
+        "epochs": card_data.get("epochs_trained"),
+        "best_epoch": card_data.get("best_epoch"),
+        "image_size": recipe.get("image_size"),
+        "precision": recipe.get("precision"),
+        "cpu_hours": card_data.get("cpu_hours"),
+        "wall_hours": card_data.get("wall_hours"),
+        "train_img_per_s": card_data.get("train_img_per_s"),
+        "val_accuracy": dig(card_data, "metrics", "val", "accuracy"),
+        "test_accuracy": dig(card_data, "metrics", "test", "accuracy"),
+        "test_accuracy_flip": dig(card_data, "metrics", "test_tta_flip", "accuracy"),
+        "test_macro_f1": dig(card_data, "metrics", "test", "macro_f1"),
+        "source": source,
+    }
+
+
+def runs_frame(cards: CardSet) -> pd.DataFrame:
+    """Every training run behind the cards that record earlier runs (`previous_runs`), oldest
+    first, the shipped one last: the story of a model trained more than once."""
+    rows = []
+    for card in cards.cards:
+        previous = card.data.get("previous_runs")
+        if not isinstance(previous, list) or not previous:
+            continue
+        runs = [*(r for r in previous if isinstance(r, Mapping)), run_summary(card.data, "shipped")]
+        for number, run in enumerate(runs, start=1):
+            row = {"model": card.name, "run": number, **{k: run.get(k) for k in RUN_COLUMNS[2:]}}
+            for key in RUN_COLUMNS[3:-1]:
+                if key != "precision":
+                    row[key] = as_number(row[key])
+            rows.append(row)
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
 def history_frame(cards: CardSet) -> pd.DataFrame:
     """Training curves in long form: model, epoch, cpu_hours (spent by the end of that epoch,
     NaN when the card did not time its epochs), phase (train/validation), loss, accuracy."""
