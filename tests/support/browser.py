@@ -74,11 +74,13 @@ def serve_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
 @contextmanager
 def app_server(
-    env: dict[str, str], log_path: Path, ready: bool = True
+    env: dict[str, str], log_path: Path, ready: bool = True, port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """`serve_app`, also yielding the server process (the benchmarks measure its CPU). With
-    `ready=False` it yields as soon as the process is started, before /_stcore/health answers."""
-    port = free_port()
+    `ready=False` it yields as soon as the process is started, before /_stcore/health answers.
+    `port` (default: a free one) fixes the origin, so a browser that visited before has its
+    cache."""
+    port = port or free_port()
     command = [
         sys.executable,
         "-m",
