@@ -296,6 +296,28 @@ def test_comparison_every_figure_equals_the_cards(monkeypatch) -> None:
         assert table.loc[name, "cpu_ms_per_face"] == card["latency"]["ms_per_face_batch1"]
 
 
+def test_comparison_tells_the_story_of_models_trained_more_than_once(monkeypatch) -> None:
+    """A card with earlier runs (ResNet50V2: run 1, then the shipped run 2) gets a table of its
+    runs, read from the card; without such a card the table is not there."""
+    folder = real_cards_folder()
+    cards = read_cards(folder)
+    retrained = {name: c["previous_runs"] for name, c in cards.items() if c.get("previous_runs")}
+    app = comparison(monkeypatch, folder)
+    tables = [t.value for t in app.dataframe if "run" in t.value.columns]
+    if not retrained:
+        assert not tables
+        return
+    (runs,) = tables
+    for name, previous in retrained.items():
+        mine = runs[runs["model"] == name]
+        assert mine["run"].tolist() == list(range(1, len(previous) + 2))
+        expected = [r["test_accuracy"] for r in previous] + [
+            cards[name]["metrics"]["test"]["accuracy"]
+        ]
+        assert mine["test_accuracy"].tolist() == pytest.approx(expected)
+        assert mine["epochs"].iloc[-1] == cards[name]["epochs_trained"]
+
+
 def test_comparison_follows_the_chosen_split(monkeypatch) -> None:
     folder = real_cards_folder()
     cards = read_cards(folder)
