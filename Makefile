@@ -22,10 +22,11 @@ $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
 	touch $@
 
 # The default model's ONNX graph is cached first (once; seconds), so the server never imports
-# TensorFlow to serve it (core/emotion/onnx_cache.py).
+# TensorFlow to serve it (core/emotion/onnx_cache.py). deploy.launch is `streamlit run app.py`
+# with the live page's imports warmed while the server starts (README "Cold start").
 run: $(VENV)/.deps
 	@$(BIN)/python -m core.emotion.onnx_cache
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/python -m deploy.launch --server.port $(PORT)
 
 # A room: REPLICAS Streamlit processes behind nginx (sticky sessions, WebSocket upgrade) on
 # http://127.0.0.1:SERVE_PORT, sharing one feedback store, with coturn for viewers behind NAT

@@ -216,7 +216,7 @@ class Room:
 
     def _start(self, replica: Replica) -> None:
         command = [
-            self.python, "-m", "streamlit", "run", "app.py",
+            self.python, "-m", "deploy.launch",
             "--server.port", str(replica.port),
             "--server.address", "127.0.0.1",
             "--server.headless", "true",

@@ -74,19 +74,22 @@ def serve_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
 @contextmanager
 def app_server(
-    env: dict[str, str], log_path: Path, ready: bool = True, port: int | None = None
+    env: dict[str, str],
+    log_path: Path,
+    ready: bool = True,
+    port: int | None = None,
+    launcher: bool = True,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """`serve_app`, also yielding the server process (the benchmarks measure its CPU). With
     `ready=False` it yields as soon as the process is started, before /_stcore/health answers.
     `port` (default: a free one) fixes the origin, so a browser that visited before has its
-    cache."""
+    cache. It starts as `make run` does (`python -m deploy.launch`); `launcher=False` runs plain
+    `streamlit run app.py`."""
     port = port or free_port()
+    start = ["-m", "deploy.launch"] if launcher else ["-m", "streamlit", "run", "app.py"]
     command = [
         sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
+        *start,
         "--server.port",
         str(port),
         "--server.address",
