@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,21 @@ def _other_pausers() -> list[int]:
     return others
 
 
+def _wait_until_stopped(pid: int, timeout: float = 2.0) -> bool:
+    """Block until `pid` shows as stopped in /proc (True), or it exits, /proc is missing or
+    `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        if state in ("T", "t"):
+            return True
+        time.sleep(0.01)
+    return False
+
+
 @contextlib.contextmanager
 def pause_training(enabled: bool = True) -> Iterator[list[int]]:
     """SIGSTOP running trainings for the duration of the block; SIGCONT them after, unless
@@ -93,6 +109,8 @@ def pause_training(enabled: bool = True) -> Iterator[list[int]]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGSTOP)
             paused.append(pid)
+    for pid in paused:  # SIGSTOP lands asynchronously: measure only once it has
+        _wait_until_stopped(pid)
     try:
         yield paused
     finally:
