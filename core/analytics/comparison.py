@@ -71,6 +71,7 @@ RUN_COLUMNS = [
     "wall_hours", "train_img_per_s", "val_accuracy", "test_accuracy", "test_accuracy_flip",
     "test_macro_f1", "source",
 ]  # fmt: skip
+RUN_TEXT_COLUMNS = ("model", "run", "status", "precision", "source")
 
 
 def run_summary(card_data: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -104,11 +105,9 @@ def runs_frame(cards: CardSet) -> pd.DataFrame:
             continue
         runs = [*(r for r in previous if isinstance(r, Mapping)), run_summary(card.data, "shipped")]
         for number, run in enumerate(runs, start=1):
-            row = {"model": card.name, "run": number, **{k: run.get(k) for k in RUN_COLUMNS[2:]}}
-            for key in RUN_COLUMNS[3:-1]:
-                if key != "precision":
-                    row[key] = as_number(row[key])
-            rows.append(row)
+            numbers = {k: as_number(run.get(k)) for k in RUN_COLUMNS if k not in RUN_TEXT_COLUMNS}
+            texts = {k: run.get(k) for k in RUN_TEXT_COLUMNS}
+            rows.append({**numbers, **texts, "model": card.name, "run": number})
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 

@@ -20,16 +20,23 @@ from pathlib import Path
 TRAINING_MODULES = ("core.train", "core.training.train")
 
 
+def _stat_after_name(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (state, parent pid, ...), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _ancestors(pid: int) -> set[int]:
     """`pid` and every process above it (so a run never pauses its own parent chain)."""
     seen = set()
     while pid > 1 and pid not in seen:
         seen.add(pid)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
+        fields = _stat_after_name(pid)
+        if fields is None:
             break
-        pid = int(stat.rsplit(")", 1)[1].split()[1])
+        pid = int(fields[1])
     return seen
 
 
@@ -82,11 +89,10 @@ def _wait_until_stopped(pid: int, timeout: float = 2.0) -> bool:
     `timeout` seconds pass (False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
+        fields = _stat_after_name(pid)
+        if fields is None:
             return False
-        if state in ("T", "t"):
+        if fields[0] in ("T", "t"):
             return True
         time.sleep(0.01)
     return False
