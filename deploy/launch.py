@@ -63,6 +63,21 @@ def warm_imports(modules: tuple[str, ...] = WARM_MODULES, wait: bool = True) -> 
     return failed
 
 
+def server_command(port: int, python: str = sys.executable, launcher: bool = True) -> list[str]:
+    """The command line of a headless server on 127.0.0.1:`port` (no usage stats, no file
+    watcher), as the Room's replicas and the tests start it. It starts through this launcher,
+    as `make run` does; `launcher=False` runs plain `streamlit run app.py`."""
+    start = ["-m", "deploy.launch"] if launcher else ["-m", "streamlit", "run", "app.py"]
+    return [
+        python, *start,
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))

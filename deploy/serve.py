@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.launch import server_command
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = REPO_ROOT / "deploy"
 NGINX_TEMPLATE = DEPLOY / "nginx.conf.template"
@@ -215,14 +217,7 @@ class Room:
         self.stop()
 
     def _start(self, replica: Replica) -> None:
-        command = [
-            self.python, "-m", "deploy.launch",
-            "--server.port", str(replica.port),
-            "--server.address", "127.0.0.1",
-            "--server.headless", "true",
-            "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
-        ]  # fmt: skip
+        command = server_command(replica.port, self.python)
         log = open(replica.log_path, "ab")  # noqa: SIM115 (the child keeps it)
         replica.process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT

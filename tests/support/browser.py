@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.paths import REPO_ROOT
+from deploy.launch import server_command
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -86,21 +87,7 @@ def app_server(
     cache. It starts as `make run` does (`python -m deploy.launch`); `launcher=False` runs plain
     `streamlit run app.py`."""
     port = port or free_port()
-    start = ["-m", "deploy.launch"] if launcher else ["-m", "streamlit", "run", "app.py"]
-    command = [
-        sys.executable,
-        *start,
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
+    command = server_command(port, launcher=launcher)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command, cwd=REPO_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
