@@ -2,37 +2,20 @@
 
     python benchmarks/run_progress.py runs/resnet50v2 > benchmarks/results/resnet50v2_progress.json
 
-What a session commits while a long run is still going, so its curve survives the machine.
+What a session commits while a long run is still going, so its curve survives the machine
+(core/training/progress.py; the Model comparison page draws the unfinished ones).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-KEEP = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "cpu_seconds",
-        "wall_seconds", "img_per_s", "cores_busy", "loadavg_1min")  # fmt: skip
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def progress(run_dir: Path) -> dict:
-    """The run's recipe, where it stands, and its history without anything heavy."""
-    state = json.loads((run_dir / "state.json").read_text())
-    history = [{k: h[k] for k in KEEP if k in h} for h in state["history"]]
-    return {
-        "run": run_dir.name,
-        "recipe": state["config"],
-        "epochs_done": state["epoch"],
-        "epochs_planned": state["config"]["epochs"],
-        "finished": state.get("finished", False),
-        "best_epoch": state["best_epoch"],
-        "best_val_accuracy": state["best_val_accuracy"],
-        "cpu_hours": state["cpu_seconds"] / 3600,
-        "wall_hours": state["wall_seconds"] / 3600,
-        "split": state["split"],
-        "history": history,
-        "resume": f"python -m core.train --resume {run_dir}",
-    }
+from core.training.progress import progress
 
 
 def main() -> None:

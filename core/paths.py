@@ -8,6 +8,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
 DATA_DIR = REPO_ROOT / "data"
 RUNS_DIR = REPO_ROOT / "runs"
+# What benchmarks/ scripts measured (JSON), and the progress records of runs still training.
+BENCHMARK_RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 STARTER_CATALOG = DATA_DIR / "starter_catalog.csv"
 
 

@@ -21,6 +21,7 @@ from core.emotion.cards import MISSING, CardSet, available_models, load_cards, s
 from core.emotion.model import ModelLoadError
 from core.labels import EMOTIONS
 from core.paths import fer2013_npz
+from core.training.progress import runs_in_progress
 from core.vision.faces import ImageError, decode_image
 from pages.common import (
     app_settings,
@@ -147,6 +148,21 @@ def training_tab(cards: CardSet) -> None:
         )
     if missing:
         st.caption(f"No training history in the card of: {', '.join(missing)}.")
+    runs_in_progress_section(cards, x)
+
+
+def runs_in_progress_section(cards: CardSet, x: str) -> None:
+    """Runs still training (their committed progress record or live state.json), beside the
+    shipped run of the same model."""
+    records = cmp.still_training(runs_in_progress(), cards)
+    if not records:
+        return
+    st.markdown("##### Runs still training")
+    progress = cmp.progress_frame(records, cards)
+    colors = figs.model_colors([*cards.names, *(str(r["run"]) for r in records)])
+    show_chart(figs.progress_figure(progress, colors, x), progress, "training-progress")
+    for record in records:
+        st.caption(cmp.progress_summary(record))
 
 
 def confusion_tab(cards: CardSet, split: str) -> None:

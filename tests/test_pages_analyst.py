@@ -18,9 +18,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.analytics.comparison import still_training
+from core.emotion.cards import load_cards
 from core.labels import EMOTIONS, MOODS
 from core.music.catalog import data_moods_path, load_catalog, spotify_features_path
 from core.paths import MODELS_DIR, REPO_ROOT, STARTER_CATALOG, fer2013_npz
+from core.training.progress import runs_in_progress
 from tests.support.page_text import page_text
 
 TIMEOUT = 180
@@ -218,6 +221,7 @@ CHART_KINDS = {
     "training-loss": "loss", "training_loss": "loss",
     "training-accuracy": "training_accuracy", "training_accuracy": "training_accuracy",
     "per-class-f1": "per_class", "per_class": "per_class",
+    "training-progress": "progress",
 }  # fmt: skip
 
 
@@ -253,6 +257,15 @@ def check_figure(key: str, figure: dict, cards: dict[str, dict], split: str) -> 
             expected = [h[f"{prefix}{field}"] for h in cards[name]["history"]]
             assert list(decode(trace["y"])) == pytest.approx(expected)
             assert list(decode(trace["x"])) == [h["epoch"] for h in cards[name]["history"]]
+    elif kind == "progress":
+        records = {r["run"]: r for r in runs_in_progress()}
+        assert data, "a progress chart without a run"
+        for trace in data:
+            name, status = trace["name"].split(" · ")
+            history = records[name]["history"] if status == "training" else cards[name]["history"]
+            assert status == "training" or name not in records
+            assert list(decode(trace["y"])) == pytest.approx([h["val_accuracy"] for h in history])
+            assert list(decode(trace["x"])) == [h["epoch"] for h in history]
     elif kind in ("counts", "normalised"):
         matrix = np.asarray(cards[model]["metrics"][split]["confusion_matrix"], dtype=float)
         if kind == "normalised":
@@ -282,6 +295,8 @@ def test_comparison_every_figure_equals_the_cards(monkeypatch) -> None:
     expected_keys |= {f"cmp_confusion-counts-{name}" for name in cards}
     if any(card.get("history") for card in cards.values()):
         expected_keys |= {"cmp_training-loss", "cmp_training-accuracy"}
+    if still_training(runs_in_progress(), load_cards(folder)):  # run 3's record, while it trains
+        expected_keys.add("cmp_training-progress")
     assert expected_keys <= set(figures)
     unchecked = [
         key for key, figure in figures.items() if not check_figure(key, figure, cards, "test")

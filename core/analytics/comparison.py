@@ -141,6 +141,61 @@ def history_frame(cards: CardSet) -> pd.DataFrame:
 
 
 TRAINING_X = {"epoch": "epoch", "cpu_hours": "CPU-hours spent"}
+PROGRESS_COLUMNS = ["series", "run", "status", "epoch", "cpu_hours", "val_accuracy", "img_per_s"]
+
+
+def _has_shipped(run: str, cards: CardSet) -> bool:
+    """True when a card ships run `run` finished (under its own name or promoted)."""
+    return any(
+        run in (card.name, card.data.get("trained_as"))
+        and not str(card.data.get("training_status") or "interim").startswith("interim")
+        for card in cards.cards
+    )
+
+
+def still_training(records: Iterable[Mapping[str, Any]], cards: CardSet) -> list[Mapping[str, Any]]:
+    """The progress records (core.training.progress) of runs no card ships finished yet."""
+    return [r for r in records if not _has_shipped(str(r.get("run")), cards)]
+
+
+def progress_frame(records: Iterable[Mapping[str, Any]], cards: CardSet) -> pd.DataFrame:
+    """Validation accuracy per epoch of each run still training, beside the shipped card of
+    the same model (its recipe's `model`) when there is one: is the new run ahead?"""
+    rows = []
+
+    def add(series: str, run: str, status: str, history: Iterable[Mapping[str, Any]]) -> None:
+        cpu_seconds = 0.0
+        for entry in history:
+            cpu_seconds += as_number(entry.get("cpu_seconds"))
+            rows.append({
+                "series": series, "run": run, "status": status,
+                "epoch": as_number(entry.get("epoch")), "cpu_hours": cpu_seconds / 3600.0,
+                "val_accuracy": as_number(entry.get("val_accuracy")),
+                "img_per_s": as_number(entry.get("img_per_s")),
+            })  # fmt: skip
+
+    shipped: set[str] = set()
+    for record in records:
+        run = str(record.get("run"))
+        add(f"{run} · training", run, "training", record.get("history") or [])
+        model = str(dig(record, "recipe", "model") or "")
+        reference = next((c for c in cards.cards if c.name == model), None)
+        if reference is not None and model not in shipped:
+            shipped.add(model)
+            add(f"{model} · shipped", model, "shipped", reference.history)
+    return pd.DataFrame(rows, columns=PROGRESS_COLUMNS)
+
+
+def progress_summary(record: Mapping[str, Any]) -> str:
+    """One line on where a run stands, for a caption."""
+    done, planned = record.get("epochs_done"), record.get("epochs_planned")
+    return (
+        f"{record.get('run')}: epoch {done} of {planned}, "
+        f"best validation {as_number(record.get('best_val_accuracy')):.3f} at epoch "
+        f"{record.get('best_epoch')}, {as_number(record.get('cpu_hours')):.2f} CPU-hours so far "
+        f"(read from {record.get('source', 'its progress record')}; resume: "
+        f"`{record.get('resume', 'python -m core.train --resume runs/<name>')}`)"
+    )
 
 
 def confusion_frame(card: ModelCard, split: str, normalise: bool = False) -> pd.DataFrame:

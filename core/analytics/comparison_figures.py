@@ -148,6 +148,34 @@ def training_figure(
     return _style(fig, f"Training {metric} by {TRAINING_X[x]} (dashed: train, solid: validation)")
 
 
+def progress_figure(
+    progress: pd.DataFrame, colors: Mapping[str, str], x: str = "epoch"
+) -> go.Figure:
+    """Validation accuracy of runs still training (solid) against the shipped run of the same
+    model (dotted), by epoch or CPU-hours."""
+    fig = go.Figure()
+    for series, part in progress.groupby("series", sort=False):
+        status = part["status"].iloc[0]
+        fig.add_trace(
+            go.Scatter(
+                x=part[x].to_numpy(),
+                y=part["val_accuracy"].to_numpy(dtype=float),
+                mode="lines+markers",
+                name=str(series),
+                line={
+                    "color": colors.get(str(part["run"].iloc[0]), MODEL_COLORS[0]),
+                    "dash": "solid" if status == "training" else "dot",
+                },
+                marker={"size": 6 if status == "training" else 4},
+                hovertemplate=(
+                    f"{series}<br>{TRAINING_X[x]} %{{x:.3g}}: validation %{{y:.4f}}<extra></extra>"
+                ),
+            )
+        )
+    fig.update_layout(xaxis_title=TRAINING_X[x], yaxis={"title": "accuracy", "tickformat": ".0%"})
+    return _style(fig, f"Runs still training: validation accuracy by {TRAINING_X[x]}")
+
+
 def confusion_figure(card: ModelCard, split: str, normalise: bool = False) -> go.Figure:
     """Heatmap of a card's confusion matrix: counts, or shares of each true emotion's row."""
     frame = confusion_frame(card, split, normalise)

@@ -1,0 +1,89 @@
+"""Where a training run stands, without its weights: the small progress record.
+
+    python benchmarks/run_progress.py runs/NAME > benchmarks/results/NAME_progress.json
+
+A long run spans sessions; what each session commits is this record (recipe, epochs done,
+per-epoch validation, img/s, busy cores), so its curve survives the machine. `runs_in_progress`
+gathers the unfinished ones for the Model comparison page: the committed records, each replaced
+by its live `runs/<name>/state.json` where this machine has a newer one. JSON only (no
+TensorFlow), so pages can read it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from core.paths import BENCHMARK_RESULTS_DIR, RUNS_DIR
+
+KEEP = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "cpu_seconds",
+        "wall_seconds", "img_per_s", "cores_busy", "loadavg_1min")  # fmt: skip
+RECORD_SUFFIX = "_progress.json"
+
+
+def progress(run_dir: Path, state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run's recipe, where it stands, and its history without anything heavy (`state`:
+    its state.json, read from `run_dir` when not given)."""
+    run_dir = Path(run_dir)
+    if state is None:
+        state = json.loads((run_dir / "state.json").read_text())
+    history = [{k: h[k] for k in KEEP if k in h} for h in state["history"]]
+    return {
+        "run": run_dir.name,
+        "recipe": state["config"],
+        "epochs_done": state["epoch"],
+        "epochs_planned": state["config"]["epochs"],
+        "finished": state.get("finished", False),
+        "best_epoch": state["best_epoch"],
+        "best_val_accuracy": state["best_val_accuracy"],
+        "cpu_hours": state["cpu_seconds"] / 3600,
+        "wall_hours": state["wall_seconds"] / 3600,
+        "split": state["split"],
+        "history": history,
+        "resume": f"python -m core.train --resume {run_dir}",
+    }
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _live_record(run_dir: Path) -> dict[str, Any] | None:
+    state = _read_json(run_dir / "state.json")
+    if state is None:
+        return None
+    try:
+        return progress(run_dir, state) | {"source": f"{run_dir.name}/state.json (this machine)"}
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
+def _is_record(data: dict[str, Any] | None) -> bool:
+    return bool(data) and isinstance(data.get("run"), str) and isinstance(data.get("history"), list)
+
+
+def runs_in_progress(
+    results_dir: Path = BENCHMARK_RESULTS_DIR, runs_dir: Path = RUNS_DIR
+) -> list[dict[str, Any]]:
+    """Every run that has not finished, by name: from its committed progress record
+    (`results_dir/*_progress.json`) or its live checkpoint folder (`runs_dir/*/state.json`),
+    whichever has more epochs; unreadable files are skipped. Each record says its `source`."""
+    found: dict[str, dict[str, Any]] = {}
+    committed = sorted(Path(results_dir).glob(f"*{RECORD_SUFFIX}"))
+    candidates = [
+        *((_read_json(p), p) for p in committed),
+        *((_live_record(s.parent), s.parent) for s in sorted(Path(runs_dir).glob("*/state.json"))),
+    ]
+    for record, path in candidates:
+        if not _is_record(record):
+            continue
+        record.setdefault("source", str(path.name))
+        name = record["run"]
+        if name not in found or record.get("epochs_done", 0) > found[name].get("epochs_done", 0):
+            found[name] = record
+    return [r for r in found.values() if not r.get("finished")]
