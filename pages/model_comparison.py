@@ -294,7 +294,7 @@ def _step(delta: int, count: int) -> None:
 
 
 def presenter_view(cards: CardSet, split: str) -> None:
-    deck = figs.slides(cards, split)
+    deck = figs.slides(cards, split, cmp.still_training(runs_in_progress(), cards))
     index = min(int(st.session_state.get(SLIDE_KEY, 0)), len(deck) - 1)
     slide = deck[index]
     previous, middle, following = st.columns([1, 4, 1], vertical_alignment="center")

@@ -221,7 +221,7 @@ CHART_KINDS = {
     "training-loss": "loss", "training_loss": "loss",
     "training-accuracy": "training_accuracy", "training_accuracy": "training_accuracy",
     "per-class-f1": "per_class", "per_class": "per_class",
-    "training-progress": "progress",
+    "training-progress": "progress", "training_progress": "progress",
 }  # fmt: skip
 
 

@@ -115,3 +115,12 @@ def test_the_progress_chart_puts_a_run_beside_the_shipped_run_of_its_model() -> 
     assert traces["resnet50v2 · shipped"].line.dash == "dot"
     summary = cmp.progress_summary(records[0])
     assert "r3: epoch 3 of 60" in summary and "best validation 0.330 at epoch 3" in summary
+
+
+def test_presenter_mode_has_a_slide_for_runs_still_training() -> None:
+    cards = CardSet(folder=Path("models"), cards=[_card("resnet50v2", _state(12)["history"])])
+    assert "training_progress" not in [s.key for s in figs.slides(cards, "test")]
+    deck = figs.slides(cards, "test", [progress(Path("r3"), _state(3))])
+    slide = next(s for s in deck if s.key == "training_progress")
+    assert slide.data["series"].unique().tolist() == ["r3 · training", "resnet50v2 · shipped"]
+    assert [t.name for t in slide.figure.data] == ["r3 · training", "resnet50v2 · shipped"]

@@ -21,6 +21,7 @@ from core.analytics.comparison import (
     format_value,
     history_frame,
     per_class_frame,
+    progress_frame,
     summary_table,
 )
 from core.emotion.cards import MISSING, CardSet, ModelCard, split_label
@@ -284,8 +285,11 @@ class Slide:
     data: pd.DataFrame
 
 
-def slides(cards: CardSet, split: str) -> list[Slide]:
-    """Every chart of the comparison, one per screen, in presenting order."""
+def slides(
+    cards: CardSet, split: str, in_progress: Sequence[Mapping[str, Any]] = ()
+) -> list[Slide]:
+    """Every chart of the comparison, one per screen, in presenting order; `in_progress`: the
+    progress records of runs still training (comparison.still_training), after the curves."""
     table = summary_table(cards, split)
     colors = model_colors(cards.names)
     history = history_frame(cards)
@@ -305,6 +309,11 @@ def slides(cards: CardSet, split: str) -> list[Slide]:
                     history,
                 )
             )
+    if in_progress:
+        progress = progress_frame(in_progress, cards)
+        runs = [str(r.get("run")) for r in in_progress]
+        figure = progress_figure(progress, model_colors([*cards.names, *runs]))
+        deck.append(Slide("training_progress", "Runs still training", figure, progress))
     for card in cards.cards:
         if card.confusion(split) is None:
             continue
