@@ -40,6 +40,8 @@ LINE_COLOR = "#999933"  # Tol olive: mid-tone, readable on the light and the dar
 BAND_COLOR = "rgba(153, 153, 51, 0.3)"  # LINE_COLOR, translucent (percentile bands)
 ACCURACY_COLOR = "#88CCEE"  # Tol sky: readable on the light and the dark theme
 MACRO_F1_COLOR = "#DDCC77"  # Tol sand
+# Runs still training, drawn over the shipped models' colours: bright on both themes.
+TRAINING_RUN_COLORS: tuple[str, ...] = ("#DDCC77", "#44AA99", "#88CCEE")
 GRID_COLOR = "rgba(128, 128, 128, 0.45)"  # radar grid: readable on the light and the dark theme
 TRANSPARENT = "rgba(0, 0, 0, 0)"
 CONFUSION_COLORSCALE = "Blues"  # sequential: counts and row shares

@@ -159,7 +159,7 @@ def runs_in_progress_section(cards: CardSet, x: str) -> None:
         return
     st.markdown("##### Runs still training")
     progress = cmp.progress_frame(records, cards)
-    colors = figs.model_colors([*cards.names, *(str(r["run"]) for r in records)])
+    colors = figs.model_colors(cards.names)
     show_chart(figs.progress_figure(progress, colors, x), progress, "training-progress")
     for record in records:
         st.caption(cmp.progress_summary(record))

@@ -109,10 +109,14 @@ def test_the_progress_chart_puts_a_run_beside_the_shipped_run_of_its_model() -> 
     shipped = frame[frame["status"] == "shipped"]
     assert shipped["epoch"].tolist() == list(range(1, 13))
     assert shipped["cpu_hours"].iloc[-1] == pytest.approx(12 * 1200 / 3600)
-    fig = figs.progress_figure(frame, figs.model_colors(["resnet50v2", "r3", "other"]), "epoch")
+    colors = figs.model_colors(["cnn", "resnet50v2"])
+    fig = figs.progress_figure(frame, colors, "epoch")
     traces = {t.name: t for t in fig.data}
     assert list(traces["r3 · training"].y) == pytest.approx([0.31, 0.32, 0.33])
-    assert traces["resnet50v2 · shipped"].line.dash == "dot"
+    shipped_line, run_line = traces["resnet50v2 · shipped"].line, traces["r3 · training"].line
+    assert shipped_line.dash == "dot" and shipped_line.color == colors["resnet50v2"]
+    assert run_line.dash == "solid" and run_line.color not in colors.values()
+    assert traces["other · training"].line.color not in (run_line.color, *colors.values())
     summary = cmp.progress_summary(records[0])
     assert "r3: epoch 3 of 60" in summary and "best validation 0.330 at epoch 3" in summary
 

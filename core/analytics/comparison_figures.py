@@ -7,6 +7,7 @@ per screen for presenting; `presenter_layout` enlarges a figure for a projector.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from core.palette import (
     EMOTION_COLORS,
     MACRO_F1_COLOR,
     MODEL_COLORS,
+    TRAINING_RUN_COLORS,
 )
 
 PRESENTER_FONT = 22
@@ -152,27 +154,27 @@ def training_figure(
 def progress_figure(
     progress: pd.DataFrame, colors: Mapping[str, str], x: str = "epoch"
 ) -> go.Figure:
-    """Validation accuracy of runs still training (solid) against the shipped run of the same
-    model (dotted), by epoch or CPU-hours."""
+    """Validation accuracy of runs still training (bright, solid) against the shipped run of
+    the same model (dotted, in its colour from `colors`), by epoch or CPU-hours."""
     fig = go.Figure()
+    runs = itertools.cycle(TRAINING_RUN_COLORS)
     for series, part in progress.groupby("series", sort=False):
-        status = part["status"].iloc[0]
+        training = part["status"].iloc[0] == "training"
+        color = next(runs) if training else colors.get(str(part["run"].iloc[0]), MODEL_COLORS[0])
         fig.add_trace(
             go.Scatter(
                 x=part[x].to_numpy(),
                 y=part["val_accuracy"].to_numpy(dtype=float),
                 mode="lines+markers",
                 name=str(series),
-                line={
-                    "color": colors.get(str(part["run"].iloc[0]), MODEL_COLORS[0]),
-                    "dash": "solid" if status == "training" else "dot",
-                },
-                marker={"size": 6 if status == "training" else 4},
+                line={"color": color, "dash": "solid" if training else "dot",
+                      "width": 3 if training else 2},
+                marker={"size": 7 if training else 4},
                 hovertemplate=(
                     f"{series}<br>{TRAINING_X[x]} %{{x:.3g}}: validation %{{y:.4f}}<extra></extra>"
                 ),
             )
-        )
+        )  # fmt: skip
     fig.update_layout(xaxis_title=TRAINING_X[x], yaxis={"title": "accuracy", "tickformat": ".0%"})
     return _style(fig, f"Runs still training: validation accuracy by {TRAINING_X[x]}")
 
@@ -311,8 +313,7 @@ def slides(
             )
     if in_progress:
         progress = progress_frame(in_progress, cards)
-        runs = [str(r.get("run")) for r in in_progress]
-        figure = progress_figure(progress, model_colors([*cards.names, *runs]))
+        figure = progress_figure(progress, colors)
         deck.append(Slide("training_progress", "Runs still training", figure, progress))
     for card in cards.cards:
         if card.confusion(split) is None:
