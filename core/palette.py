@@ -28,12 +28,16 @@ MOOD_COLORS: dict[str, str] = {
 
 FALLBACK_COLOR = "#BBBBBB"
 
+# The app's background (Streamlit's dark theme, .streamlit/config.toml): every colour above and
+# below keeps at least 3:1 contrast against it (WCAG's bar for chart marks; tests/test_palette.py).
+DARK_BACKGROUND = "#0E1117"
 # Analyst pages (core.analytics). Categories that are neither moods nor emotions (genres,
-# k-means clusters, models): Paul Tol's colour-blind-safe qualitative scheme (plotly's "Safe"),
+# k-means clusters, models): Paul Tol's colour-blind-safe muted scheme, its three darkest
+# (indigo, wine, brown: 1.5-2.2:1 on the dark theme) swapped for Tol blue, orange and red;
 # grey left for "Other".
 CATEGORY_COLORS: tuple[str, ...] = (
-    "#88CCEE", "#CC6677", "#DDCC77", "#117733", "#332288", "#AA4499", "#44AA99", "#999933",
-    "#882255", "#661100",
+    "#88CCEE", "#CC6677", "#DDCC77", "#117733", "#4477AA", "#AA4499", "#44AA99", "#999933",
+    "#EE7733", "#CC3311",
 )  # fmt: skip
 MODEL_COLORS = CATEGORY_COLORS
 LINE_COLOR = "#999933"  # Tol olive: mid-tone, readable on the light and the dark theme
