@@ -33,13 +33,14 @@ def emotion_bars(
             marker_color=[EMOTION_COLORS[e] for e in EMOTIONS],
             text=[f"{v:.0%}" for v in values],
             textposition="outside",
+            cliponaxis=False,  # "100%" beside a full bar draws into the right margin
             hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
         )
     )
     figure.update_layout(
         title=title or None,
         height=height,
-        margin={"l": 10, "r": 30, "t": 30 if title else 10, "b": 10},
+        margin={"l": 10, "r": 44, "t": 30 if title else 10, "b": 10},
         xaxis={"range": [0, 110], "ticksuffix": "%", "showgrid": False},
         yaxis={"autorange": "reversed"},
         showlegend=False,
