@@ -14,6 +14,7 @@ where the model card picks it up.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -30,12 +31,15 @@ TRAIN_FACES = 25_838  # FER2013 Training minus the 10% validation carve
 
 
 def measure_speed(
-    model: str, data: str, size: int, precision: str, steps: int, threads: str
-) -> dict:
+    model: str, data: str, size: int, precision: str, steps: int, threads: str,
+    feed: str = "pipeline",
+) -> dict:  # fmt: skip
     """Train `steps` batches of the real recipe; this process only (call in a fresh one).
 
     `threads` is "default" (TensorFlow's choice) or "INTRAxINTER" (e.g. "2x1"), applied
-    before TensorFlow starts, as `core.train --threads` does."""
+    before TensorFlow starts, as `core.train --threads` does. `feed` "pipeline" is core.train's
+    tf.data with augmentation through `fit`; "fixed" trains the same model on one fixed batch
+    with `train_on_batch`, no tf.data and no augmentation: the floor the pipeline costs above."""
     import os
 
     import numpy as np
@@ -57,14 +61,32 @@ def measure_speed(
     x, y = x[:n], y[:n]
     net, _ = build_and_compile(config, steps + 1)
     weights = np.ones(len(y), np.float32)
-    batches = make_dataset(x, y, config, epoch=0, sample_weights=weights)
-    net.fit(batches.take(1), verbose=0)  # trace and warm up
+    if feed == "fixed":
+        import tensorflow as tf
+
+        batch = config.batch_size
+        faces_batch = tf.constant(x[:batch, ..., None].astype(np.float32))
+        labels_batch, weights_batch = tf.one_hot(y[:batch], 7), tf.constant(weights[:batch])
+
+        def train() -> None:
+            for _ in range(steps):
+                net.train_on_batch(faces_batch, labels_batch, sample_weight=weights_batch)
+
+        net.train_on_batch(faces_batch, labels_batch, sample_weight=weights_batch)  # warm up
+    else:
+        batches = make_dataset(x, y, config, epoch=0, sample_weights=weights)
+        net.fit(batches.take(1), verbose=0)  # trace and warm up
+
+        def train() -> None:
+            net.fit(batches.skip(1), verbose=0)
+
     load_before = os.getloadavg()[0]
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    net.fit(batches.skip(1), verbose=0)
+    train()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     faces = steps * config.batch_size
     return {
+        "feed": feed,
         "image_size": size,
         "precision": precision,
         "threads": threads,
@@ -161,21 +183,24 @@ def main() -> None:
     p.add_argument(
         "--threads", nargs="+", default=["2x1"], help='"default" or INTRAxINTER, e.g. 2x1'
     )
+    p.add_argument(
+        "--feeds", nargs="+", choices=("pipeline", "fixed"), default=["pipeline"],
+        help="pipeline: core.train's tf.data + augmentation; fixed: one batch, train_on_batch",
+    )  # fmt: skip
     p.add_argument("--accuracy-epochs", type=int, default=0, help="0 = speed only")
     p.add_argument("--limit", type=int, default=6000, help="training faces for accuracy runs")
     p.add_argument(
         "--recipes", nargs="+", choices=RECIPES, help="accuracy pilot: these recipes only"
     )
     p.add_argument(
-        "--one", nargs=3, metavar=("SIZE", "PRECISION", "THREADS"), help=argparse.SUPPRESS
+        "--one", nargs=4, metavar=("SIZE", "PRECISION", "THREADS", "FEED"), help=argparse.SUPPRESS
     )
     args = p.parse_args()
     if args.one:
+        size, precision, *rest = args.one
         print(
             json.dumps(
-                measure_speed(
-                    args.model, args.data, int(args.one[0]), args.one[1], args.steps, args.one[2]
-                )
+                measure_speed(args.model, args.data, int(size), precision, args.steps, *rest)
             )
         )
         return
@@ -199,10 +224,11 @@ def main() -> None:
     with pause_training():
         for precision in args.precisions:
             for size in args.sizes:
-                for threads in args.threads:
+                for threads, feed in itertools.product(args.threads, args.feeds):
                     out = subprocess.run(
                         [sys.executable, __file__, "--model", args.model, "--data", args.data,
-                         "--steps", str(args.steps), "--one", str(size), precision, threads],
+                         "--steps", str(args.steps), "--one", str(size), precision, threads,
+                         feed],
                         cwd=REPO, check=True, capture_output=True, text=True,
                     ).stdout  # fmt: skip
                     row = json.loads(out.strip().splitlines()[-1])

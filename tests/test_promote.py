@@ -23,6 +23,7 @@ def _run_card(old: dict, val_accuracy: float, status: str = "finished") -> dict:
     card = json.loads(json.dumps(old))
     card.pop("previous_runs", None)
     card.update(name=RUN, file=f"{RUN}.npz", training_status=status, epochs_trained=60)
+    card["pilot"] = None  # a run folder without pilot.json
     card["metrics"]["val"]["accuracy"] = val_accuracy
     card["reproduce"] = {
         "train": f"python -m core.train --name {RUN} --image-size 96",
@@ -63,6 +64,7 @@ def test_a_better_run_replaces_the_shipped_model_and_keeps_its_story(models: Pat
         f"python -m core.training.evaluate --model models/{SHIPPED}.npz"
     )
     assert f"--name {RUN}" in card["reproduce"]["train"]  # how the run was made, unchanged
+    assert card["pilot"] == old["pilot"]  # the run had no pilot table of its own
     runs = card["previous_runs"]
     assert runs[:-1] == old["previous_runs"]  # run 1 stays first
     replaced = runs[-1]

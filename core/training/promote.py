@@ -62,8 +62,13 @@ def promoted_card(new: dict[str, Any], old: dict[str, Any], into: str, source: s
         key: command.replace(f"models/{run_name}.npz", f"models/{into}.npz")
         for key, command in (new.get("reproduce") or {}).items()
     }
+    # The pilot that chose the recipe stays with the model when the new run has none of its own.
+    pilots = {
+        key: old[key] for key in ("pilot", "accuracy_pilot") if not new.get(key) and old.get(key)
+    }
     return {
         **new,
+        **pilots,
         "name": into,
         "file": f"{into}.npz",
         "trained_as": run_name,
