@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.analytics import comparison as cmp
@@ -119,6 +120,16 @@ def test_the_progress_chart_puts_a_run_beside_the_shipped_run_of_its_model() -> 
     assert traces["other · training"].line.color not in (run_line.color, *colors.values())
     summary = cmp.progress_summary(records[0])
     assert "r3: epoch 3 of 60" in summary and "best validation 0.330 at epoch 3" in summary
+    assert "about 19.0 CPU-hours to go" in summary  # 57 epochs left at 1200 CPU-s each
+
+
+def test_cpu_hours_to_go_uses_the_median_epoch() -> None:
+    record = progress(Path("r3"), _state(3, planned=10))
+    record["history"][1]["cpu_seconds"] = 9000.0  # an epoch that shared the machine with CI
+    assert cmp.cpu_hours_to_go(record) == pytest.approx(7 * 1200 / 3600)
+    record["history"] = []
+    assert np.isnan(cmp.cpu_hours_to_go(record))
+    assert "to go" not in cmp.progress_summary(record)
 
 
 def test_presenter_mode_has_a_slide_for_runs_still_training() -> None:

@@ -186,14 +186,28 @@ def progress_frame(records: Iterable[Mapping[str, Any]], cards: CardSet) -> pd.D
     return pd.DataFrame(rows, columns=PROGRESS_COLUMNS)
 
 
+def cpu_hours_to_go(record: Mapping[str, Any]) -> float:
+    """CPU-hours the run still needs: epochs left times the median CPU time of its epochs so
+    far (CPU time, unlike wall time, barely changes when other work shares the machine); NaN
+    when no epoch was timed."""
+    left = as_number(record.get("epochs_planned")) - as_number(record.get("epochs_done"))
+    per_epoch = [as_number(h.get("cpu_seconds")) for h in record.get("history") or []]
+    per_epoch = [s for s in per_epoch if not np.isnan(s)]
+    if not per_epoch or np.isnan(left):
+        return float("nan")
+    return max(left, 0.0) * float(np.median(per_epoch)) / 3600.0
+
+
 def progress_summary(record: Mapping[str, Any]) -> str:
     """One line on where a run stands, for a caption."""
     done, planned = record.get("epochs_done"), record.get("epochs_planned")
+    to_go = cpu_hours_to_go(record)
+    estimate = "" if np.isnan(to_go) else f"; about {to_go:.1f} CPU-hours to go"
     return (
         f"{record.get('run')}: epoch {done} of {planned}, "
         f"best validation {as_number(record.get('best_val_accuracy')):.3f} at epoch "
-        f"{record.get('best_epoch')}, {as_number(record.get('cpu_hours')):.2f} CPU-hours so far "
-        f"(read from {record.get('source', 'its progress record')}; resume: "
+        f"{record.get('best_epoch')}, {as_number(record.get('cpu_hours')):.2f} CPU-hours so far"
+        f"{estimate} (read from {record.get('source', 'its progress record')}; resume: "
         f"`{record.get('resume', 'python -m core.train --resume runs/<name>')}`)"
     )
 
