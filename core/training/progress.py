@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.paths import BENCHMARK_RESULTS_DIR, RUNS_DIR
+from core.paths import BENCHMARK_RESULTS_DIR, REPO_ROOT, RUNS_DIR
 
 KEEP = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "cpu_seconds",
         "wall_seconds", "img_per_s", "cores_busy", "loadavg_1min")  # fmt: skip
@@ -57,8 +57,9 @@ def _live_record(run_dir: Path) -> dict[str, Any] | None:
     state = _read_json(run_dir / "state.json")
     if state is None:
         return None
+    shown = run_dir.relative_to(REPO_ROOT) if run_dir.is_relative_to(REPO_ROOT) else run_dir
     try:
-        return progress(run_dir, state) | {"source": f"{run_dir.name}/state.json (this machine)"}
+        return progress(shown, state) | {"source": f"{shown}/state.json (this machine)"}
     except (KeyError, TypeError, ZeroDivisionError):
         return None
 
