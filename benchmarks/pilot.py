@@ -7,8 +7,9 @@ Speed: each recipe trains `--steps` batches of real FER2013 Training faces throu
 `core.train` model, optimizer and augmentation pipeline (after one warm-up batch), in its own
 process; wall and process CPU time give img/s and CPU-hours per full epoch.
 Accuracy (optional): a short `core.train` run per recipe on a subset, scored on the validation
-split carved from Training. The table is printed as JSON and saved to runs/<model>/pilot.json,
-where the model card picks it up.
+split carved from Training. The table is printed as JSON and saved to runs/<model>/pilot.json
+(speed) or runs/<model>/accuracy_pilot.json, where the card of the run named <model> picks it up;
+`--out PATH` saves it elsewhere, so a speed-only check leaves the table a run's card reads alone.
 """
 
 from __future__ import annotations
@@ -193,6 +194,10 @@ def main() -> None:
         "--recipes", nargs="+", choices=RECIPES, help="accuracy pilot: these recipes only"
     )
     p.add_argument(
+        "--out", type=Path,
+        help="save the table here instead of runs/<model>/pilot.json (or accuracy_pilot.json)",
+    )  # fmt: skip
+    p.add_argument(
         "--one", nargs=4, metavar=("SIZE", "PRECISION", "THREADS", "FEED"), help=argparse.SUPPRESS
     )
     args = p.parse_args()
@@ -215,7 +220,7 @@ def main() -> None:
             "command": "python benchmarks/pilot.py " + " ".join(sys.argv[1:]),
             "recipes": pilot,
         }
-        out_path = RUNS_DIR / args.model / "accuracy_pilot.json"
+        out_path = args.out or RUNS_DIR / args.model / "accuracy_pilot.json"
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(table, indent=1))
         print(json.dumps(table, indent=1))
@@ -241,7 +246,7 @@ def main() -> None:
         "command": "python benchmarks/pilot.py " + " ".join(sys.argv[1:]),
         "recipes": rows,
     }
-    out_path = RUNS_DIR / args.model / "pilot.json"
+    out_path = args.out or RUNS_DIR / args.model / "pilot.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(table, indent=1))
     print(json.dumps(table, indent=1))
