@@ -12,7 +12,7 @@ import pytest
 from core.analytics import comparison as cmp
 from core.analytics import comparison_figures as figs
 from core.emotion.cards import CardSet, ModelCard
-from core.training.progress import progress, runs_in_progress
+from core.training.progress import progress, runs_in_progress, validation_table
 
 
 def _state(epochs_done: int, planned: int = 60, model: str = "resnet50v2") -> dict:
@@ -60,6 +60,19 @@ def test_a_progress_record_keeps_the_curve_and_drops_the_heavy_parts() -> None:
     assert [h["val_accuracy"] for h in record["history"]] == pytest.approx([0.31, 0.32, 0.33])
     assert all("weights_path" not in h for h in record["history"])
     assert record["resume"] == "python -m core.train --resume runs/r3"
+
+
+def test_validation_tables_split_long_runs_and_leave_unreached_epochs_blank() -> None:
+    running = [{"epoch": e, "val_accuracy": v} for e, v in [(1, 0.3), (2, 0.52), (3, 0.5)]]
+    shipped = [{"epoch": e, "val_accuracy": 0.25 + 0.01 * e} for e in range(1, 13)]
+    tables = validation_table({"run 3": running, "run 2": shipped}, per_row=5).split("\n\n")
+    assert len(tables) == 3  # epochs 1-5, 6-10, 11-12: the longest run sets the width
+    first = tables[0].splitlines()
+    assert first[0] == "| epoch | 1 | 2 | 3 | 4 | 5 |"
+    assert first[2] == "| run 3 | .300 | **.520** | .500 |  |  |"
+    assert first[3] == "| run 2 | .260 | .270 | .280 | .290 | .300 |"
+    assert tables[2].splitlines()[2] == "| run 3 |  |  |"
+    assert tables[2].splitlines()[3] == "| run 2 | .360 | **.370** |"
 
 
 def test_the_newer_of_record_and_live_state_wins_and_finished_runs_drop_out(dirs) -> None:

@@ -88,3 +88,39 @@ def runs_in_progress(
         if name not in found or record.get("epochs_done", 0) > found[name].get("epochs_done", 0):
             found[name] = record
     return [r for r in found.values() if not r.get("finished")]
+
+
+def _val_by_epoch(history: list[dict[str, Any]]) -> dict[int, float]:
+    return {
+        int(h["epoch"]): float(h["val_accuracy"])
+        for h in history
+        if isinstance(h.get("epoch"), int) and isinstance(h.get("val_accuracy"), (int, float))
+    }
+
+
+def _cell(value: float | None, bold: bool) -> str:
+    if value is None:
+        return ""
+    text = f"{value:.3f}".removeprefix("0")
+    return f"**{text}**" if bold else text
+
+
+def validation_table(curves: dict[str, list[dict[str, Any]]], per_row: int = 10) -> str:
+    """Markdown tables of validation accuracy by epoch, one row per run (`curves`: label ->
+    history as state.json or a card holds it), `per_row` epochs to a table so a 60-epoch run
+    stays readable. Each run's best epoch is bold; epochs a run has not reached are blank."""
+    by_run = {label: _val_by_epoch(history) for label, history in curves.items()}
+    best = {label: max(v, key=v.__getitem__) for label, v in by_run.items() if v}
+    last = max((max(v, default=0) for v in by_run.values()), default=0)
+    tables = []
+    for start in range(1, last + 1, per_row):
+        epochs = range(start, min(start + per_row, last + 1))
+        rows = [
+            "| epoch | " + " | ".join(str(e) for e in epochs) + " |",
+            "|---|" + "---|" * len(epochs),
+        ]
+        for label, values in by_run.items():
+            cells = [_cell(values.get(e), bold=e == best.get(label)) for e in epochs]
+            rows.append(f"| {label} | " + " | ".join(cells) + " |")
+        tables.append("\n".join(rows))
+    return "\n\n".join(tables)
