@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run serve test lint format chromium postgresql nginx bench clean train-resnet comparison best-small-cnn
+.PHONY: run serve test lint format chromium postgresql nginx bench clean train-resnet ship-resnet comparison best-small-cnn
 FER ?= ../shared/data/fer2013/fer2013.npz
 RESNET_NAME ?= resnet50v2_96px
 RESNET_RUN := runs/$(RESNET_NAME)
@@ -112,6 +112,14 @@ train-resnet: $(VENV)/.deps
 	    --patience 10 --export-format int8 >> $(RESNET_RUN)/log.txt 2>&1 & \
 	  echo "started $(RESNET_RUN)"; \
 	fi
+
+# When run 3 has ended: ship it as models/resnet50v2.npz if it wins on validation (promote
+# refuses otherwise, and refuses an unfinished run), then time it in the app's runtime and print
+# the README's model table.
+ship-resnet: $(VENV)/.deps
+	$(BIN)/python -m core.training.promote $(RESNET_NAME) --into resnet50v2
+	$(BIN)/python benchmarks/emotion_latency.py
+	$(BIN)/python -m core.analytics.comparison
 
 # The equal-budget comparison set (#8): every model gets the seed cnn's budget, 0.5 CPU-hours,
 # with its epochs chosen from `benchmarks/pilot.py` speeds so its schedule completes in budget

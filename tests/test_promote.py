@@ -110,6 +110,21 @@ def test_a_run_without_its_model_file_is_refused(models: Path) -> None:
         promote(RUN, SHIPPED, models)
 
 
+def test_a_run_still_training_says_its_epoch_and_how_to_resume(models: Path, tmp_path: Path):
+    run_dir = tmp_path / "runs" / RUN
+    run_dir.mkdir(parents=True)
+    state = {"epoch": 22, "config": {"epochs": 60}, "finished": False}
+    (run_dir / "state.json").write_text(json.dumps(state))
+    before = {p.name: p.read_bytes() for p in models.iterdir()}
+    with pytest.raises(PromoteError, match="epoch 22 of 60") as refused:
+        promote(RUN, SHIPPED, models, runs_dir=tmp_path / "runs")
+    assert f"python -m core.train --resume {run_dir}" in str(refused.value)
+    assert {p.name: p.read_bytes() for p in models.iterdir()} == before
+    # with no checkpoint folder either, the missing card is the reason
+    with pytest.raises(PromoteError, match="could not be read"):
+        promote(RUN, SHIPPED, models, runs_dir=tmp_path / "elsewhere")
+
+
 def test_the_source_of_a_tracked_card_is_a_git_show_that_reads_it() -> None:
     if shutil.which("git") is None:
         pytest.skip("git is not installed")

@@ -22,7 +22,7 @@ from typing import Any
 
 from core.analytics.comparison import run_summary
 from core.emotion.cards import RANKING_SPLIT, CardError, read_card
-from core.paths import MODELS_DIR
+from core.paths import MODELS_DIR, RUNS_DIR
 
 
 class PromoteError(RuntimeError):
@@ -77,8 +77,24 @@ def promoted_card(new: dict[str, Any], old: dict[str, Any], into: str, source: s
     }
 
 
+def _still_training(run_dir: Path) -> str | None:
+    """Why a run without a card cannot ship yet, from its checkpoint folder: the epoch it has
+    reached and how to resume it; None when the folder says nothing."""
+    try:
+        state = json.loads((run_dir / "state.json").read_text(encoding="utf-8"))
+        done, planned = int(state["epoch"]), int(state["config"]["epochs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if state.get("finished"):
+        return None
+    return (
+        f"{run_dir.name} has not ended: epoch {done} of {planned} in {run_dir}. Resume it with "
+        f"`python -m core.train --resume {run_dir}` and promote it when it has written its card."
+    )
+
+
 def promote(run_name: str, into: str, models_dir: Path = MODELS_DIR, note: str | None = None,
-            even_if_worse: bool = False) -> dict[str, Any]:  # fmt: skip
+            even_if_worse: bool = False, runs_dir: Path = RUNS_DIR) -> dict[str, Any]:  # fmt: skip
     """Move run `run_name`'s model and card to `into`; returns what changed. Raises PromoteError
     before touching any file when the run has not ended, a file is missing, or the run loses on
     validation."""
@@ -87,6 +103,8 @@ def promote(run_name: str, into: str, models_dir: Path = MODELS_DIR, note: str |
     old_card, old_model = models_dir / f"{into}.json", models_dir / f"{into}.npz"
     if run_name == into:
         raise PromoteError("The run already ships under that name.")
+    if not new_card.exists() and (reason := _still_training(Path(runs_dir) / run_name)):
+        raise PromoteError(reason)
     try:
         new, old = read_card(new_card), read_card(old_card)
     except CardError as error:
