@@ -22,7 +22,7 @@ from core.emotion.model import ModelLoadError
 from core.labels import EMOTIONS
 from core.paths import fer2013_npz
 from core.training.progress import runs_in_progress
-from core.vision.faces import ImageError, decode_image
+from core.vision.faces import UPLOAD_TYPES, ImageError, decode_image
 from pages.common import (
     app_settings,
     cached_model,
@@ -252,7 +252,7 @@ def same_face_tab(cards: CardSet, folder: Path) -> None:
             disabled=not fer2013_npz().exists(),
         )  # fmt: skip
     else:
-        st.file_uploader("Photo with a face", type=["jpg", "jpeg", "png", "webp"], key="cmp_photo")
+        st.file_uploader("Photo with a face", type=UPLOAD_TYPES, key="cmp_photo")
     if st.button("Run every model on this face", type="primary", key="cmp_run"):
         chosen = _chosen_face(source)
         if chosen is not None:

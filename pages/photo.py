@@ -5,7 +5,15 @@ import numpy as np
 import streamlit as st
 
 from core.analytics.charts import emotion_bars
-from core.vision.faces import ImageError, decode_image, fit_width, is_blank, to_gray
+from core.vision.faces import (
+    UPLOAD_FORMATS,
+    UPLOAD_TYPES,
+    ImageError,
+    decode_image,
+    fit_width,
+    is_blank,
+    to_gray,
+)
 from core.vision.live import analyze_still, annotate
 from pages.common import (
     STRATEGY_LABELS,
@@ -33,9 +41,7 @@ profile = profile_name()
 
 upload_tab, camera_tab = st.tabs(["Upload a photo", "Take a snapshot"])
 with upload_tab:
-    upload = st.file_uploader(
-        "Photo with one or more faces", type=["jpg", "jpeg", "png", "webp"], key="photo_upload"
-    )
+    upload = st.file_uploader("Photo with one or more faces", type=UPLOAD_TYPES, key="photo_upload")
 with camera_tab:
     snapshot = st.camera_input("Snapshot", key="photo_camera")
 source = upload or snapshot
@@ -43,7 +49,7 @@ source = upload or snapshot
 if model is None:
     st.stop()
 if source is None:
-    st.info("Upload a photo (JPG, PNG or WebP) or take a snapshot to begin.")
+    st.info(f"Upload a photo ({UPLOAD_FORMATS}) or take a snapshot to begin.")
     st.stop()
 
 try:

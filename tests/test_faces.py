@@ -16,11 +16,12 @@ from core.vision.faces import (
     decode_image,
     fit_width,
     is_blank,
+    is_heif,
     prepare_face,
     to_gray,
 )
 from tests.support.hard_faces import build
-from tests.support.scenes import background, layout, paste_face, scene
+from tests.support.scenes import background, layout, paste_face, phone_photo, scene
 
 
 def _first_detectable(detectable, n):
@@ -79,6 +80,32 @@ def test_decode_accepts_images_and_rejects_the_rest(public_test):
     ok, data = cv2.imencode(".png", frame)
     with pytest.raises(ImageError):
         decode_image(data.tobytes()[:200])  # truncated upload
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "WEBP", "HEIF"])
+def test_a_phone_photo_taken_turned_decodes_upright(public_test, detector, detectable,
+                                                    image_format):  # fmt: skip
+    x, _ = public_test
+    (i,) = _first_detectable(detectable, 1)
+    box = layout(1)[0]
+    upright = scene([x[i]], [box])
+    data = phone_photo(upright, image_format)
+    assert is_heif(data) == (image_format == "HEIF")
+    decoded = decode_image(data)
+    assert decoded.shape == upright.shape  # stored 480 wide and 640 tall, shown 640 x 480
+    # turned the right way (not mirrored, not upside down): close to the original, lossy
+    assert np.abs(decoded.astype(int) - upright).mean() < 6
+    found = detector.detect(decoded)
+    assert len(found) == 1 and found[0].iou(box) > 0.4
+
+
+def test_a_damaged_heic_upload_says_what_to_do(public_test):
+    x, _ = public_test
+    data = phone_photo(scene([x[0]], layout(1)), "HEIF")
+    for damaged in (data[:400], data[:12] + bytes(len(data) - 12)):
+        assert is_heif(damaged)
+        with pytest.raises(ImageError, match=r"not an image we can read.*HEIC"):
+            decode_image(damaged)
 
 
 def test_fit_width_keeps_aspect():

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.paths import REPO_ROOT
 from tests.support.page_text import page_text
-from tests.support.scenes import layout, scene
+from tests.support.scenes import layout, phone_photo, scene
 
 TIMEOUT = 120
 
@@ -63,6 +63,17 @@ def test_photo_page_reads_every_face_and_recommends(public_test, detectable):
     assert "2 faces found" in body
     assert body.count("Why:") == 5  # five songs, each with its reason
     assert len(app.radio(key="photo_face").options) == 2
+
+
+def test_photo_page_reads_an_iphone_heic_photo_the_right_way_up(public_test, detectable):
+    x, _ = public_test
+    ids = [i for cls in sorted(detectable) for i in detectable[cls]][:2]
+    heic = phone_photo(scene([x[i] for i in ids], layout(2, 200)), "HEIF")
+    app = open_page("pages/photo.py")
+    app.file_uploader(key="photo_upload").upload("IMG_0001.HEIC", heic, "image/heic").run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    assert "2 faces found" in texts(app)
 
 
 def test_photo_page_rejects_a_non_image():

@@ -6,6 +6,8 @@ Frames are BGR (OpenCV's order) or grayscale uint8 arrays. Nothing here writes t
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -352,21 +354,70 @@ def prepare_face(gray: np.ndarray, box: FaceBox, pad: float = 0.08) -> np.ndarra
     return cv2.resize(crop, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
 
 
+UPLOAD_TYPES = ("jpg", "jpeg", "png", "webp", "heic", "heif")  # the photo uploaders' extensions
+UPLOAD_FORMATS = "JPG, PNG, WebP or HEIC"
+# ISO base media brands of HEIF stills (iPhone photos are "heic"); OpenCV's wheels cannot read them.
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+
+
+@functools.cache
+def _heif_opener() -> bool:
+    """Teach Pillow to open HEIF (pillow-heif) once; False where pillow-heif is not installed."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def is_heif(data: bytes) -> bool:
+    """Whether `data` starts like a HEIF still image (an `ftyp` box with a HEIF brand)."""
+    return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageError("The image is too large; upload one under 40 megapixels.")
+
+
+def _decode_heif(data: bytes) -> np.ndarray | None:
+    """A HEIF photo as BGR, upright (libheif applies its rotation and mirror), or None."""
+    if not _heif_opener():
+        return None
+    from PIL import Image
+
+    unreadable = (OSError, ValueError, RuntimeError, Image.DecompressionBombError)
+    try:
+        image = Image.open(io.BytesIO(data))
+    except unreadable:
+        return None
+    with image:
+        _check_pixels(image.width, image.height)  # before decoding the pixels
+        try:
+            rgb = np.asarray(image.convert("RGB"))
+        except unreadable:
+            return None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
 def decode_image(data: bytes) -> np.ndarray:
-    """Decode uploaded bytes (jpg/png/webp/...) to a BGR array, or raise ImageError."""
+    """Decode uploaded bytes (jpg/png/webp/heic/...) to an upright BGR array (EXIF orientation
+    applied), or raise ImageError."""
     if not data:
-        raise ImageError("The file is empty. Upload a JPG, PNG or WebP photo.")
+        raise ImageError(f"The file is empty. Upload a {UPLOAD_FORMATS} photo.")
     if len(data) > MAX_UPLOAD_BYTES:
         raise ImageError("The file is over 25 MB; upload a smaller photo.")
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    if is_heif(data):
+        image = _decode_heif(data)
+    else:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ImageError(
             "This file is not an image we can read (or it is damaged). "
-            "Upload a JPG, PNG or WebP photo."
+            f"Upload a {UPLOAD_FORMATS} photo."
         )
-    if image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:
-        raise ImageError("The image is too large; upload one under 40 megapixels.")
+    _check_pixels(image.shape[1], image.shape[0])
     return image
 
 

@@ -7,6 +7,7 @@ A scene is a 640x480 BGR frame with faces pasted (upscaled) onto a textured back
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -86,3 +87,21 @@ def write_y4m(frames: Iterable[np.ndarray], path: Path, fps: int = 15) -> Path:
             out.write(b"FRAME\n")
             out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
     return path
+
+
+def phone_photo(frame: np.ndarray, image_format: str = "JPEG") -> bytes:
+    """`frame` (BGR) saved the way a phone saves a shot taken turned: the pixels 90 degrees
+    counter-clockwise, with EXIF orientation 6 ("turn 90 degrees clockwise to view").
+    `image_format` is a Pillow format: "JPEG", "WEBP", or "HEIF" (pillow-heif)."""
+    from PIL import Image
+
+    if image_format == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    sideways = np.ascontiguousarray(np.rot90(frame[..., ::-1]))  # RGB, turned counter-clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    buffer = io.BytesIO()
+    Image.fromarray(sideways).save(buffer, image_format, exif=exif.tobytes(), quality=95)
+    return buffer.getvalue()
