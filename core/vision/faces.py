@@ -362,12 +362,12 @@ _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b
 
 @functools.cache
 def _heif_opener() -> bool:
-    """Teach Pillow to open HEIF (pillow-heif) once; False where pillow-heif is not installed."""
+    """Teach Pillow to open HEIF (pi-heif) once; False where pi-heif is not installed."""
     try:
-        import pillow_heif
+        import pi_heif
     except ImportError:
         return False
-    pillow_heif.register_heif_opener()
+    pi_heif.register_heif_opener()
     return True
 
 

@@ -91,17 +91,19 @@ def write_y4m(frames: Iterable[np.ndarray], path: Path, fps: int = 15) -> Path:
 
 def phone_photo(frame: np.ndarray, image_format: str = "JPEG") -> bytes:
     """`frame` (BGR) saved the way a phone saves a shot taken turned: the pixels 90 degrees
-    counter-clockwise, with EXIF orientation 6 ("turn 90 degrees clockwise to view").
-    `image_format` is a Pillow format: "JPEG", "WEBP", or "HEIF" (pillow-heif)."""
+    counter-clockwise, with EXIF orientation 6 ("turn 90 degrees clockwise to view"), which a
+    HEIF file carries as its rotation (`irot`). `image_format`: "JPEG", "WEBP" or "HEIF"."""
     from PIL import Image
 
-    if image_format == "HEIF":
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
     sideways = np.ascontiguousarray(np.rot90(frame[..., ::-1]))  # RGB, turned counter-clockwise
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation
     buffer = io.BytesIO()
-    Image.fromarray(sideways).save(buffer, image_format, exif=exif.tobytes(), quality=95)
+    image = Image.fromarray(sideways)
+    if image_format == "HEIF":  # pillow-heif encodes; the app decodes with pi-heif
+        import pillow_heif
+
+        pillow_heif.from_pillow(image).save(buffer, quality=95, exif=exif.tobytes())
+    else:
+        image.save(buffer, image_format, exif=exif.tobytes(), quality=95)
     return buffer.getvalue()
