@@ -12,6 +12,8 @@ from core.emotion.model import EmotionModel
 from core.paths import fer2013_npz
 from core.training import train as train_module
 from core.training.batch_norm import recalibrate_batch_norm
+from core.training.evaluate import warm_start_fields
+from core.training.recipe import train_command
 
 
 @pytest.fixture
@@ -85,8 +87,20 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
     assert longer["history"][2]["lr"] == pytest.approx(float(longer_schedule(3 * steps)), rel=1e-5)
     assert "from 2 to 4 epochs after epoch 2" in longer["config"]["notes"][-1]
 
+    # A warm restart: a new run on its own schedule from the straight run's best checkpoint.
+    warm_args = [*_args("warm", out, 1), "--init-from", str(runs_dir / "straight"), "--no-export"]
+    train_module.main(warm_args)
+    warm = json.loads((runs_dir / "warm" / "state.json").read_text())
+    source = warm["initialised_from"]
+    assert (source["run"], source["epochs"]) == (str(runs_dir / "straight"), 2)
+    assert source["cpu_hours"] == pytest.approx(straight["cpu_seconds"] / 3600)
+    assert warm["epoch"] == 1 and warm["config"]["epochs"] == 1  # its own one-epoch schedule
+    assert "Warm restart from" in warm["config"]["notes"][-1]
+    assert f"--init-from {runs_dir / 'straight'}" in train_command(warm["config"])
+
     card = json.loads((out / "straight.json").read_text())
     assert card["epochs_trained"] == 2 and card["cpu_hours"] > 0
+    assert "initialised_from" not in card
     assert card["training_status"] == "finished"
     assert card["metrics"]["test"]["n"] == 3589
     assert card["metrics"]["test_unseen"]["n"] == 3589 - 280
@@ -94,6 +108,79 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
     model = EmotionModel.load(out / "straight.npz")
     probs = model.predict(fer.get("test")[0][:5])
     assert probs.shape == (5, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+
+
+def _source_run(run_dir, weights_seed: int = 1234, **config) -> list[np.ndarray]:
+    """A finished run folder of an untrained cnn built from `weights_seed`; returns its weights."""
+    import keras
+
+    from core.emotion.architectures import ArchSpec, build_model
+
+    keras.utils.set_random_seed(weights_seed)
+    model = build_model(ArchSpec("cnn", 48, 1, 0.4))
+    run_dir.mkdir(parents=True)
+    model.save_weights(run_dir / "best.weights.h5")
+    recipe = {"model": "cnn", "data": "fer.npz", "seed": 1234, **config}
+    state = {"config": recipe, "epoch": 3, "best_epoch": 2, "best_val_accuracy": 0.4,
+             "cpu_seconds": 7200.0, "wall_seconds": 3600.0}  # fmt: skip
+    (run_dir / "state.json").write_text(json.dumps(state))
+    return model.get_weights()
+
+
+def test_a_warm_restart_starts_from_the_source_runs_best_weights(tmp_path):
+    source = tmp_path / "runs" / "first"
+    saved = _source_run(source, weights_seed=7)
+    argv = ["--model", "cnn", "--data", "fer.npz", "--name", "second", "--init-from", str(source)]
+    config, _, _ = train_module.parse_args(argv)
+    info = train_module.warm_start_source(config)
+    assert (info["best_epoch"], info["cpu_hours"]) == (2, 2.0)
+    model, _ = train_module.build_and_compile(config, steps_per_epoch=10)
+    loaded = model.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(loaded, saved, strict=True))
+    fresh, _ = train_module.build_and_compile(
+        train_module.TrainConfig(model="cnn", data="fer.npz"), steps_per_epoch=10
+    )
+    assert not all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), saved, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("source_config", "argv_extra", "message"),
+    [
+        ({"image_size": 64}, [], "image_size 64 there, 48 here"),
+        ({"seed": 99}, [], "seed 99 there, 1234 here"),  # another validation carve
+        ({}, ["--model", "resnet50v2"], "model cnn there, resnet50v2 here"),
+        ({}, ["--weights", "imagenet.h5"], "choose one"),
+    ],
+)
+def test_a_warm_restart_from_a_run_that_does_not_fit_is_refused(
+    tmp_path, capsys, source_config, argv_extra, message
+):
+    source = tmp_path / "first"
+    _source_run(source, **source_config)
+    argv = ["--model", "cnn", "--data", "fer.npz", "--init-from", str(source), *argv_extra]
+    with pytest.raises(SystemExit):
+        train_module.parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_a_warm_restart_card_counts_the_source_runs_cpu_hours_too():
+    state = {"cpu_seconds": 3600.0, "initialised_from": {"run": "runs/first", "cpu_hours": 2.5}}
+    fields = warm_start_fields(state)
+    assert fields["cpu_hours_including_init"] == pytest.approx(3.5)
+    assert fields["initialised_from"]["run"] == "runs/first"
+    assert warm_start_fields({"cpu_seconds": 3600.0}) == {}
+
+
+def test_a_warm_restart_needs_a_run_with_a_best_checkpoint(tmp_path, capsys):
+    source = tmp_path / "first"
+    _source_run(source)
+    (source / "best.weights.h5").unlink()
+    with pytest.raises(SystemExit):
+        train_module.parse_args(["--model", "cnn", "--data", "f.npz", "--init-from", str(source)])
+    assert "no best checkpoint" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_module.parse_args(["--model", "cnn", "--data", "f", "--init-from", str(tmp_path)])
+    assert "not a training run" in capsys.readouterr().err
 
 
 def test_resume_without_state_is_refused(tmp_path):
@@ -146,8 +233,6 @@ def test_batch_norm_recalibration_is_a_no_op_without_batch_norm():
 )
 def test_card_train_command_reproduces_the_recipe(extra):
     from dataclasses import asdict
-
-    from core.training.recipe import train_command
 
     argv = ["--model", "resnet50v2", "--data", "fer.npz", "--name", "r", "--epochs", "3", *extra]
     config, _, _ = train_module.parse_args(argv)

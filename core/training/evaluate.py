@@ -136,6 +136,15 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, tta: str = "none") -> dict:
     return classification_metrics(y, predict_with_tta(model, x, tta))
 
 
+def warm_start_fields(state: dict) -> dict:
+    """A warm restart's source run and the CPU-hours of both runs together (nothing else)."""
+    source = state.get("initialised_from")
+    if not source:
+        return {}
+    own = state["cpu_seconds"] / 3600
+    return {"initialised_from": source, "cpu_hours_including_init": own + source["cpu_hours"]}
+
+
 def _training_status(state: dict) -> str:
     done, planned = state["epoch"], state["config"]["epochs"]
     if not state.get("finished"):
@@ -217,6 +226,7 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
         "training_status": _training_status(state),
         "cpu_hours": state["cpu_seconds"] / 3600,
         "wall_hours": state["wall_seconds"] / 3600,
+        **warm_start_fields(state),
         "train_img_per_s": float(np.median([h["img_per_s"] for h in history])) if history else None,
         "metrics": metrics,
         "export": {

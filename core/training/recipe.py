@@ -7,6 +7,7 @@ back into the `python -m core.train ...` line that reproduces it.
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ TRAIN_DOC = """Train an emotion model on FER2013: honest splits, checkpoints, ex
     python -m core.train --model cnn --data ../shared/data/fer2013/fer2013.npz --out models/
     python -m core.train --resume runs/<name>
     python -m core.train --export-interim runs/<name> [--out DIR]  # best so far; run goes on
+    python -m core.train ... --name <new> --init-from runs/<name>  # warm restart, fresh schedule
 """
 
 
@@ -34,6 +36,7 @@ class TrainConfig:
     seed: int = 1234
     precision: str = "fp32"
     weights: str | None = None
+    init_from: str | None = None  # a run folder whose best weights start this one (warm restart)
     budget_hours: float | None = None
     optimizer: str = "adamw"
     lr: float = 1e-3
@@ -55,6 +58,39 @@ class TrainConfig:
     @property
     def channels(self) -> int:
         return 3 if self.weights else 1
+
+
+# What a warm restart's source run must share with it: the network it loads into, and the
+# validation carve (another carve would validate on faces the source trained on).
+_WARM_START_MATCH = ("model", "image_size", "channels", "seed", "val_fraction")
+
+
+def warm_start_source(config: TrainConfig) -> dict:
+    """The run `config.init_from` as a warm restart's starting point (its best checkpoint):
+    epoch, validation and cost. Raises ValueError when it cannot start this recipe."""
+    run_dir = Path(str(config.init_from))
+    try:
+        state = json.loads((run_dir / "state.json").read_text(encoding="utf-8"))
+        source = TrainConfig(**state["config"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{run_dir} is not a training run (no readable state.json)") from error
+    if not (run_dir / "best.weights.h5").is_file():
+        raise ValueError(f"{run_dir} has no best checkpoint (best.weights.h5) yet")
+    differences = [
+        f"{key} {getattr(source, key)} there, {getattr(config, key)} here"
+        for key in _WARM_START_MATCH
+        if getattr(source, key) != getattr(config, key)
+    ]
+    if differences:
+        raise ValueError(f"{run_dir} cannot start this run: " + "; ".join(differences))
+    return {
+        "run": str(run_dir),
+        "epochs": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "best_val_accuracy": state["best_val_accuracy"],
+        "cpu_hours": state["cpu_seconds"] / 3600,
+        "wall_hours": state["wall_seconds"] / 3600,
+    }
 
 
 def train_command(config: dict) -> str:
@@ -79,6 +115,8 @@ def train_command(config: dict) -> str:
     ]
     if config.get("budget_hours"):
         flags.append(f"--budget-hours {config['budget_hours']}")
+    if config.get("init_from"):
+        flags.append(f"--init-from {config['init_from']}")
     # Runs that predate batch-norm recalibration validated without it.
     recalibration = config.get("bn_recalibration_faces", 0)
     if recalibration != TrainConfig.bn_recalibration_faces:
@@ -111,6 +149,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--weights", help="local initial weights file (e.g. ImageNet; 3 channels)")
+    p.add_argument(
+        "--init-from", type=Path, metavar="RUN",
+        help="start from another run's best weights (same model, image size and validation\n"
+        "carve) on this run's own fresh schedule: a warm restart",
+    )  # fmt: skip
     p.add_argument("--resume", type=Path, help="continue runs/<name> exactly where it stopped")
     p.add_argument(
         "--export-interim",
@@ -189,6 +232,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
         seed=args.seed,
         precision=args.precision,
         weights=args.weights,
+        init_from=str(args.init_from) if args.init_from else None,
         budget_hours=args.budget_hours,
         optimizer=args.optimizer,
         lr=args.lr,
@@ -205,4 +249,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
         export=not args.no_export,
         export_format=args.export_format or "float16",
     )
+    if config.init_from:
+        if config.weights:
+            p.error("--init-from and --weights both give initial weights: choose one")
+        try:
+            warm_start_source(config)
+        except ValueError as error:
+            p.error(str(error))
     return config, None, {}

@@ -33,7 +33,7 @@ import numpy as np
 from core.labels import NUM_EMOTIONS
 from core.paths import RUNS_DIR
 from core.training.batch_norm import recalibrate_batch_norm, reseed_layers
-from core.training.recipe import TrainConfig, parse_args
+from core.training.recipe import TrainConfig, parse_args, warm_start_source
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -150,6 +150,9 @@ def build_and_compile(config: TrainConfig, steps_per_epoch: int):
     if config.weights:
         model.load_weights(config.weights, skip_mismatch=True)
         _log(f"loaded initial weights from {config.weights}")
+    if config.init_from:  # every layer must match (warm_start_source checked the recipe)
+        model.load_weights(Path(config.init_from) / "best.weights.h5")
+        _log(f"warm restart from the best checkpoint of {config.init_from}")
     schedule = _learning_rate(config, steps_per_epoch)
     if config.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(
@@ -376,8 +379,15 @@ def train(
         model = load_checkpoint(run_dir, config, data.steps_per_epoch)
         _log(f"resumed {run_dir} after epoch {state['epoch']}")
     else:
+        source = warm_start_source(config) if config.init_from else None
+        if source:
+            config.notes.append(
+                f"Warm restart from {source['run']}'s best checkpoint (epoch {source['best_epoch']}"
+                f" of {source['epochs']}, validation {source['best_val_accuracy']:.4f}, "
+                f"{source['cpu_hours']:.2f} CPU-hours), on this run's own schedule."
+            )
         model, _ = build_and_compile(config, data.steps_per_epoch)
-        state = new_state(config, data)
+        state = new_state(config, data) | ({"initialised_from": source} if source else {})
         _log(
             f"{config.name}: {model.count_params():,} parameters, {len(data.x_train)} train / "
             f"{data.val_faces} val faces, {data.steps_per_epoch} steps/epoch, {config.precision}"
