@@ -34,7 +34,10 @@ route_through_app()  # first, so a deep link on a fresh server runs through app.
 
 st.title(":material/photo_camera: Photo")
 spotify_return()  # back from "Connect Spotify": finish the sign-in, offer to save
-st.caption("Your photo is analysed in memory on this machine and is not stored.")
+st.caption(
+    "Your photo is analysed in memory on this machine and is not stored. Each face is read as "
+    "taken and mirrored, and the two readings averaged."
+)
 model = model_choice()
 catalog = active_catalog()
 profile = profile_name()
@@ -62,7 +65,16 @@ if is_blank(to_gray(image)):
     st.warning("This picture is almost black or flat. Take it in better light and try again.")
     st.stop()
 
-faces = analyze_still(image, model, cached_photo_detector())
+# Read the photo once per (photo, model): choosing a face or a strategy reruns the page, and
+# must not detect and classify every face again.
+picture = source.file_id if hasattr(source, "file_id") else source.name
+analysis_key = (picture, model.name)
+if st.session_state.get("photo_analysis", (None, []))[0] != analysis_key:
+    st.session_state.photo_analysis = (
+        analysis_key,
+        analyze_still(image, model, cached_photo_detector()),
+    )
+faces = st.session_state.photo_analysis[1]
 st.image(cv2.cvtColor(annotate(image, faces), cv2.COLOR_BGR2RGB), width="stretch")
 if not faces:
     st.warning(
@@ -104,7 +116,6 @@ probabilities = np.asarray(face.probabilities)
 
 st.subheader(f"Songs for a {face.label} face")
 strategy, use_spotify = song_controls("photo")
-picture = source.file_id if hasattr(source, "file_id") else source.name
 (recs, note), _ = mood_songs(
     "photo",
     (picture, chosen_id),

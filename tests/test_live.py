@@ -135,6 +135,25 @@ def test_analyze_still_numbers_faces(public_test, shipped_model, detector, detec
     assert [f.face_id for f in faces] == [1, 2, 3]
 
 
+def test_analyze_still_reads_each_face_as_taken_and_mirrored(
+    public_test, shipped_model, detector, detectable
+):
+    from core.vision.faces import prepare_face, to_gray
+
+    x, _ = public_test
+    photo = scene([x[j] for j in _face_ids(detectable, 2)], layout(2, 180))
+    photo_detector = FaceDetector.for_photos()
+    faces = analyze_still(photo, shipped_model, photo_detector)
+    crops = np.stack([prepare_face(to_gray(photo), f.box) for f in faces])
+    plain = shipped_model.predict(crops)
+    mirrored = shipped_model.predict(crops[:, :, ::-1])
+    read = np.stack([f.probabilities for f in faces])
+    assert np.allclose(read, (plain + mirrored) / 2, atol=1e-5)
+    assert not np.allclose(read, plain, atol=1e-3)
+    once = analyze_still(photo, shipped_model, photo_detector, tta_flip=False)
+    assert np.allclose(np.stack([f.probabilities for f in once]), plain, atol=1e-5)
+
+
 class CountingDetector(FaceDetector):
     """The real detector, counting full-frame searches."""
 

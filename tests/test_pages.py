@@ -65,6 +65,32 @@ def test_photo_page_reads_every_face_and_recommends(public_test, detectable):
     assert len(app.radio(key="photo_face").options) == 2
 
 
+def test_photo_page_reads_a_photo_once_however_often_the_page_reruns(
+    public_test, detectable, monkeypatch
+):
+    import core.vision.live
+
+    calls = []
+    real = core.vision.live.analyze_still
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.vision.live, "analyze_still", counted)
+    x, _ = public_test
+    ids = [i for cls in sorted(detectable) for i in detectable[cls]][:2]
+    _ok, png = cv2.imencode(".png", scene([x[i] for i in ids], layout(2, 200)))
+    app = open_page("pages/photo.py")
+    app.file_uploader(key="photo_upload").upload("two.png", png.tobytes(), "image/png").run()
+    app.radio(key="photo_face").set_value(2).run()
+    assert not app.exception, app.exception
+    assert app.radio(key="photo_face").value == 2 and len(calls) == 1
+    _ok, other = cv2.imencode(".png", scene([x[ids[0]]], layout(1, 200)))
+    app.file_uploader(key="photo_upload").upload("one.png", other.tobytes(), "image/png").run()
+    assert len(calls) == 2 and "faces found" not in texts(app)
+
+
 def test_photo_page_reads_an_iphone_heic_photo_the_right_way_up(public_test, detectable):
     x, _ = public_test
     ids = [i for cls in sorted(detectable) for i in detectable[cls]][:2]

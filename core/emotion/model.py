@@ -143,15 +143,16 @@ class EmotionModel:
     def predict(
         self, faces: np.ndarray | Sequence[np.ndarray], tta_flip: bool = False
     ) -> np.ndarray:
-        """Probabilities (n, 7) for n faces; `tta_flip` averages with the mirrored faces."""
+        """Probabilities (n, 7) for n faces; `tta_flip` averages with the mirrored faces
+        (one batch of 2n, so it costs less than two calls)."""
         faces = np.asarray(faces)
         if faces.size == 0:
             return np.zeros((0, NUM_EMOTIONS), dtype=np.float32)
         x = self._network_input(faces)
-        probs = self._run(x)
-        if tta_flip:
-            probs = (probs + self._run(x[:, :, ::-1, :].copy())) / 2.0
-        return probs
+        if not tta_flip:
+            return self._run(x)
+        both = self._run(np.concatenate([x, x[:, :, ::-1, :]]))
+        return (both[: len(x)] + both[len(x) :]) / 2.0
 
     def predict_batched(
         self, faces: np.ndarray, batch_size: int = 256, tta_flip: bool = False

@@ -490,14 +490,17 @@ def make_frame_callback(analyzer: LiveAnalyzer) -> Callable:
 
 
 def analyze_still(
-    image: np.ndarray, model: EmotionModel, detector: FaceDetector
+    image: np.ndarray, model: EmotionModel, detector: FaceDetector, tta_flip: bool = True
 ) -> list[FaceResult]:
-    """Every face of one photo, largest first, numbered 1..n (no smoothing, no tracking)."""
+    """Every face of one photo, largest first, numbered 1..n (no smoothing, no tracking).
+    A photo is read once, so by default each face is read as taken and mirrored and the two
+    answers averaged (`tta_flip`: the cards' "flip TTA" accuracy, at twice the inference)."""
     gray = to_gray(image)
     boxes = detector.detect(image)
     if not boxes:
         return []
-    probabilities = model.predict(np.stack([prepare_face(gray, box) for box in boxes]))
+    crops = np.stack([prepare_face(gray, box) for box in boxes])
+    probabilities = model.predict(crops, tta_flip=tta_flip)
     return [
         FaceResult(i + 1, box, probs)
         for i, (box, probs) in enumerate(zip(boxes, probabilities, strict=True))
