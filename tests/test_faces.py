@@ -3,6 +3,9 @@ cropping at edges, upload decoding."""
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import cv2
 import numpy as np
 import pytest
@@ -108,11 +111,39 @@ def test_a_damaged_heic_upload_says_what_to_do(public_test):
             decode_image(damaged)
 
 
+def _png(width: int, height: int, pixel_rows: bytes) -> bytes:
+    """A grayscale PNG declaring width x height, its image data `pixel_rows` (deflated)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        (chunk(b"IHDR", header), chunk(b"IDAT", zlib.compress(pixel_rows)), chunk(b"IEND", b""))
+    )
+
+
+def test_a_small_file_declaring_gigapixels_is_refused_before_it_is_decoded():
+    assert decode_image(_png(4, 2, bytes(2 * 5))).shape == (2, 4, 3)  # the builder is sound
+    # 60,000 x 20,000 (1.2 gigapixels, 3.6 GB decoded) in a file of a few hundred bytes: the
+    # header is refused, where decoding first would fill memory (or fail as "damaged").
+    bomb = _png(60_000, 20_000, bytes(60_001) * 4)
+    assert len(bomb) < 1_000
+    with pytest.raises(ImageError, match="too large"):
+        decode_image(bomb)
+    with pytest.raises(ImageError, match="too large"):
+        decode_image(_png(8_000, 6_000, bytes(8_001)))  # 48 megapixels, under Pillow's own limit
+
+
 def test_fit_width_keeps_aspect():
     wide = np.zeros((1000, 4000, 3), np.uint8)
     assert fit_width(wide, 1280).shape == (320, 1280, 3)
     small = np.zeros((10, 20, 3), np.uint8)
     assert fit_width(small) is small
+    strip = np.zeros((1, 3000, 3), np.uint8)  # rounds to 0 rows: still one
+    assert fit_width(strip, 1280).shape == (1, 1280, 3)
 
 
 def test_detect_near_follows_a_moved_face_and_reports_a_lost_one(public_test, detector, detectable):

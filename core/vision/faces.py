@@ -381,6 +381,21 @@ def _check_pixels(width: int, height: int) -> None:
         raise ImageError("The image is too large; upload one under 40 megapixels.")
 
 
+def _check_declared_size(data: bytes) -> None:
+    """ImageError when the header of a photo Pillow can read declares too many pixels (a
+    damaged or unknown header passes: the decoder then says what it can)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as header:  # reads the header only
+            width, height = header.size
+    except Image.DecompressionBombError:
+        width, height = MAX_IMAGE_PIXELS + 1, 1
+    except (OSError, ValueError):
+        return
+    _check_pixels(width, height)
+
+
 def _decode_heif(data: bytes) -> np.ndarray | None:
     """A HEIF photo as BGR, upright (libheif applies its rotation and mirror), or None."""
     if not _heif_opener():
@@ -411,6 +426,7 @@ def decode_image(data: bytes) -> np.ndarray:
     if is_heif(data):
         image = _decode_heif(data)
     else:
+        _check_declared_size(data)  # a small file can declare gigapixels: refuse before decoding
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ImageError(
@@ -427,4 +443,5 @@ def fit_width(image: np.ndarray, max_width: int = 1280) -> np.ndarray:
     if width <= max_width:
         return image
     scale = max_width / width
-    return cv2.resize(image, (max_width, round(height * scale)), interpolation=cv2.INTER_AREA)
+    size = (max_width, max(1, round(height * scale)))  # a strip 2,560x wider than tall: 1 row
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
