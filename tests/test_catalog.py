@@ -91,6 +91,19 @@ def test_open_binary_gzip_upload_is_read(tmp_path: Path) -> None:
     assert catalog.loc[0, "valence"] == pytest.approx(0.7)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "corrupted"])
+def test_a_damaged_gzip_upload_is_explained(damage: str) -> None:
+    text = f"track_name,artist_name,genre,{FEATURE_HEADER}\n" + f"A,B,Pop,{FEATURE_VALUES}\n" * 500
+    packed = gzip.compress(text.encode("utf-8"))
+    damaged = (
+        packed[: len(packed) // 2]
+        if damage == "truncated"
+        else packed[:20] + bytes(len(packed) - 40) + packed[-20:]  # deflate data zeroed
+    )
+    with pytest.raises(CatalogError, match="cannot be decompressed"):
+        load_catalog(io.BytesIO(damaged), name="upload.csv.gz")
+
+
 def test_text_stream_and_year_parsing(tmp_path: Path) -> None:
     text = (
         "Name,Artist,Release_Date,Mood,Popularity,URI\n"

@@ -40,6 +40,7 @@ import io
 import json
 import os
 import sys
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
@@ -219,7 +220,7 @@ def _prepare_bytes(raw: bytes, name: str) -> bytes:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as err:
+        except (OSError, EOFError, zlib.error) as err:  # truncated, or damaged inside
             raise CatalogError(
                 f"{name} looks gzip-compressed but cannot be decompressed ({err}). "
                 "Re-export it as a plain .csv or a complete .csv.gz."
