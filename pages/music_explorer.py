@@ -18,7 +18,7 @@ import streamlit as st
 from core.analytics import explorer as ex
 from core.analytics import explorer_figures as figs
 from core.analytics import explorer_stats as stats
-from core.music.catalog import CORE_FEATURES, feature_columns
+from core.music.catalog import CORE_FEATURES, CatalogError, feature_columns
 from pages.common import (
     active_catalog,
     active_recommender,
@@ -277,9 +277,15 @@ def map_section(
         key=f"mx_map_colour_{fingerprint[:8]}", required=True,
     )  # fmt: skip
     track_map = _track_map(key, selection.frame(features), catalog)
+    clustering = None
     if colour == "cluster":
-        with st.spinner("Clustering the catalog (k-means, k chosen by silhouette)…"):
-            clustering = active_recommender(catalog).clusters()
+        try:
+            with st.spinner("Clustering the catalog (k-means, k chosen by silhouette)…"):
+                clustering = active_recommender(catalog).clusters()
+        except CatalogError as error:
+            st.info(f"{error} Colouring by {choices[next(iter(choices))].lower()} instead.")
+            colour = next(iter(choices))
+    if clustering is not None:
         colouring = ex.cluster_grouping(catalog, clustering)
         fitted = (
             f"fitted on a random {clustering.fitted_on:,} of the catalog's {len(catalog):,} "

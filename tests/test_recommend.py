@@ -286,6 +286,18 @@ def test_more_like_this_for_outside_tracks(moods_recommender: Recommender) -> No
     assert mean_features(loud, "energy")[0] > 0.7
 
 
+def test_more_like_this_in_a_catalog_too_small_to_cluster(data_moods: pd.DataFrame) -> None:
+    from core.music.catalog import CatalogError
+
+    tiny = Recommender(data_moods.drop_duplicates("artist").head(3).reset_index(drop=True))
+    with pytest.raises(CatalogError, match="too few tracks"):
+        tiny.clusters()
+    seed = tiny.recommend(one_hot("happy"), k=1)[0]
+    similar = tiny.more_like_this(seed, k=5)
+    assert [rec.key for rec in similar] != [] and seed.key not in {r.key for r in similar}
+    assert all(rec.reason == f"Like '{seed.title}': closest sound" for rec in similar)
+
+
 def test_unlabelled_catalog_gets_estimated_cluster_moods() -> None:
     from core.music.catalog import spotify_features_path
 

@@ -475,19 +475,29 @@ class Recommender:
             pool = min(len(self._space), max(self.pool_size, 20 * k))
             distances, rows = self._nearest(point, pool)
             closeness = 1.0 - distances / self._max_distance
-            clustering = self.clusters()
-            cluster = clustering.labels[row] if row is not None else clustering.labels[rows[0]]
-            same_cluster = clustering.labels[rows] == cluster
+            try:
+                clustering = self.clusters()
+            except CatalogError:  # too few tracks to cluster: the nearest sound alone
+                clustering = None
+            if clustering is None:
+                labels, cluster = np.zeros(len(self._space), np.int64), 0
+            else:
+                labels = clustering.labels
+                cluster = labels[row] if row is not None else labels[rows[0]]
+            same_cluster = labels[rows] == cluster
             scores = (
                 closeness + 0.5 * same_cluster + LOCAL_POPULARITY_WEIGHT * self._popularity[rows]
             )
             scores += self._feedback_scores(rows, feedback)
             chosen = self._pick_diverse(rows, scores, k, excluded, banned)
-            cluster_name = clustering.names[int(cluster)]
             reasons = {
                 r: f"Like '{seed_title}': "
-                + ("same cluster" if clustering.labels[r] == cluster else "near cluster")
-                + f" ({cluster_name})"
+                + (
+                    "closest sound"
+                    if clustering is None
+                    else ("same cluster" if labels[r] == cluster else "near cluster")
+                    + f" ({clustering.names[int(cluster)]})"
+                )
                 for r in chosen
             }
             score_of = dict(zip(rows.tolist(), scores.tolist(), strict=True))
