@@ -25,7 +25,7 @@ from core.emotion.cards import available_models, card_accuracy
 from core.emotion.model import EmotionModel, ModelLoadError
 from core.labels import FACE_SIZE
 from core.music.catalog import CatalogError, has_audio_features, load_catalog
-from core.music.feedback import FeedbackStore, feedback_url
+from core.music.feedback import MAX_PROFILE_LENGTH, FeedbackStore, feedback_url
 from core.music.playlists import FORMATS, export, file_name, merge_songs, tracks_from_frame
 from core.music.recommender import Recommender
 from core.music.songs import Songs, SongsService
@@ -35,6 +35,7 @@ from core.music.spotify_playlists import (
     SavedPlaylist,
     SpotifyPlaylists,
 )
+from core.music.store import STORE_FAILURES, unavailable_note
 from core.music.targets import STRATEGIES
 from core.music.tracks import Recommendation
 from core.paths import STARTER_CATALOG
@@ -330,6 +331,7 @@ def profile_name() -> str:
         "Profile",
         value="default",
         key="profile",
+        max_chars=MAX_PROFILE_LENGTH,
         help="Thumbs up/down and mood history are kept per profile, in the feedback database "
         "(a local SQLite file unless MOODLENS_DATABASE_URL names a shared one).",
     )
@@ -421,6 +423,23 @@ def song_controls(key: str) -> tuple[str, bool]:
     return strategy, use_spotify
 
 
+VOTE_FAILED = "vote_failed"  # why the last thumb could not be saved, shown once
+
+
+def _save_vote(
+    store: FeedbackStore, vote_key: str, profile: str, rec: Recommendation, emotion: str | None
+) -> None:
+    """Store a thumb as it is clicked (up +1, down -1), forget it when it is taken back."""
+    thumb = st.session_state.get(vote_key)
+    try:
+        if thumb is None:
+            store.clear_vote(profile, rec.key)
+        else:
+            store.record_vote(profile, rec, 1 if thumb == 1 else -1, emotion=emotion)
+    except STORE_FAILURES as error:
+        st.session_state[VOTE_FAILED] = unavailable_note(error)
+
+
 def render_songs(
     recommendations: list[Recommendation],
     note: str | None,
@@ -436,6 +455,8 @@ def render_songs(
         st.warning("No songs matched. Try another strategy or a larger catalog.")
         return
     store = feedback_store()
+    if failed := st.session_state.pop(VOTE_FAILED, None):
+        st.warning(failed)
     for i, rec in enumerate(recommendations):
         with st.container(border=True):
             cols = st.columns([1, 6, 2]) if rec.image_url else st.columns([7, 2])
@@ -447,9 +468,13 @@ def render_songs(
             link = f" · [open in Spotify]({rec.url})" if rec.url else ""
             body.markdown(f"**{rec.title}** — {rec.artist}{year}{genre}{link}")
             body.caption(f"Why: {rec.reason}")
-            vote = actions.feedback("thumbs", key=f"{key}_vote_{i}_{rec.key}")
-            if vote is not None:
-                store.record_vote(profile, rec, 1 if vote == 1 else -1, emotion=emotion)
+            vote_key = f"{key}_vote_{i}_{rec.key}"
+            actions.feedback(
+                "thumbs",
+                key=vote_key,
+                on_change=_save_vote,  # on a click only, not on every rerun
+                args=(store, vote_key, profile, rec, emotion),
+            )
             if actions.button("More like this", key=f"{key}_more_{i}_{rec.key}"):
                 st.session_state[f"{key}_more"] = rec
             if rec.embed and rec.source == "spotify":
@@ -482,6 +507,15 @@ def _songs(count: int) -> str:
     return f"{count} song{'' if count == 1 else 's'}"
 
 
+def _liked_songs(profile: str) -> list[Recommendation]:
+    """The profile's liked songs; none while the feedback database cannot be read (the songs
+    list says so)."""
+    try:
+        return tracks_from_frame(feedback_store().liked_songs(profile))
+    except STORE_FAILURES:
+        return []
+
+
 def take_songs_with_you(
     key: str, profile: str, current: list[Recommendation] | None = None, title: str = "moodlens"
 ) -> None:
@@ -493,10 +527,7 @@ def take_songs_with_you(
             f"moodlens · my session {time.strftime('%Y-%m-%d')}",
             st.session_state.get(SESSION_SONGS, []),
         ),
-        "My liked songs": (
-            f"moodlens · liked by {profile}",
-            tracks_from_frame(feedback_store().liked_songs(profile)),
-        ),
+        "My liked songs": (f"moodlens · liked by {profile}", _liked_songs(profile)),
     }
     sources = {label: source for label, source in sources.items() if source[1]}
     if not sources:

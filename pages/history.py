@@ -1,8 +1,10 @@
-"""My history: moods over time and liked songs for the active profile (local SQLite)."""
+"""My history: moods over time and liked songs for the active profile (from the feedback
+database: a local SQLite file, or the shared PostgreSQL one)."""
 
 import plotly.express as px
 import streamlit as st
 
+from core.music.store import STORE_FAILURES, unavailable_note
 from core.palette import EMOTION_COLORS
 from pages.common import (
     feedback_store,
@@ -18,9 +20,20 @@ st.title(":material/history: My history")
 spotify_return()  # Spotify's redirect URI points here: finish "Connect Spotify", offer to save
 profile = profile_name()
 store = feedback_store()
-st.caption(f"Profile **{profile}** · stored only on this machine in `{store.path}`.")
+where = (
+    f"stored only on this machine in `{store.path}`"
+    if store.path is not None
+    else "stored in the shared feedback database (MOODLENS_DATABASE_URL)"
+    if store.backend == "postgresql"
+    else "kept in memory until the app stops"
+)
+st.caption(f"Profile **{profile}** · {where}.")
 
-history = store.history(profile)
+try:
+    history, liked = store.history(profile), store.liked_songs(profile)
+except STORE_FAILURES as error:
+    st.error(unavailable_note(error))
+    st.stop()
 if history.empty:
     st.info("No moods recorded yet for this profile. Use the Live camera or Photo page first.")
 else:
@@ -40,7 +53,6 @@ else:
     st.caption(" · ".join(f"{emotion}: {n}" for emotion, n in counts.items()))
 
 st.subheader("Liked songs")
-liked = store.liked_songs(profile)
 if liked.empty:
     st.info("Give songs a thumbs up and they will be listed here.")
 else:

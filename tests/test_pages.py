@@ -91,6 +91,53 @@ def test_photo_page_reads_a_photo_once_however_often_the_page_reruns(
     assert len(calls) == 2 and "faces found" not in texts(app)
 
 
+def _photo_page_with_songs(public_test, detectable) -> AppTest:
+    x, _ = public_test
+    ids = [i for cls in sorted(detectable) for i in detectable[cls]][:1]
+    _ok, png = cv2.imencode(".png", scene([x[i] for i in ids], layout(1, 200)))
+    app = open_page("pages/photo.py")
+    app.file_uploader(key="photo_upload").upload("me.png", png.tobytes(), "image/png").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_a_thumb_is_saved_when_clicked_and_forgotten_when_taken_back(
+    public_test, detectable, tmp_path
+):
+    from core.music.feedback import FeedbackStore
+
+    app = _photo_page_with_songs(public_test, detectable)
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")  # the page's database (`isolated`)
+    app.feedback[0].set_value(1).run()
+    votes = store.votes("default")
+    assert votes["vote"].tolist() == [1]
+    store.clear_vote("default", votes["track_key"][0])  # forgotten elsewhere (another tab)
+    app.run()  # a rerun is not a click: nothing is written again
+    assert store.votes("default").empty
+    app.feedback[0].set_value(0).run()
+    assert store.votes("default")["vote"].tolist() == [-1]
+    app.feedback[0].set_value(None).run()  # the thumb taken back
+    assert store.votes("default").empty and not app.exception
+
+
+def test_without_the_feedback_database_the_pages_still_work_and_say_why(
+    public_test, detectable, tmp_path, monkeypatch
+):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the database's folder should be")
+    monkeypatch.setenv("MOODLENS_FEEDBACK_DB", str(blocker / "feedback.sqlite3"))
+    app = _photo_page_with_songs(public_test, detectable)
+    assert texts(app).count("Why:") == 5
+    notes = "\n".join(i.value for i in app.info)
+    assert "feedback database cannot be used right now" in notes
+    app.feedback[0].set_value(1).run()
+    assert not app.exception, app.exception
+    assert "cannot be used right now" in "\n".join(w.value for w in app.warning)
+    app.switch_page("pages/history.py").run()
+    assert not app.exception, app.exception
+    assert "cannot be used right now" in "\n".join(e.value for e in app.error)
+
+
 def test_photo_page_reads_an_iphone_heic_photo_the_right_way_up(public_test, detectable):
     x, _ = public_test
     ids = [i for cls in sorted(detectable) for i in detectable[cls]][:2]

@@ -171,3 +171,30 @@ def test_pages_share_one_service_across_runs_and_sessions(
     assert fake.token_requests == 1  # ... with the one client's token
     assert len(fake.calls("/v1/search")) == searches  # ... and its result cache
     assert len(FeedbackStore(tmp_path / "feedback.sqlite3").history("default")) == 3
+
+
+def test_songs_come_without_the_feedback_database_and_it_is_used_again_once_back(
+    local: Recommender, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the database's folder should be")
+    store = FeedbackStore(blocker / "feedback.sqlite3")  # nothing opened yet: no error here
+    service = SongsService(Settings(), local, store)
+    songs, note = service.songs_for_mood("ana", {"sad": 1.0}, "match", k=3)
+    assert [rec.mood for rec in songs] == ["Sad"] * 3
+    assert note and "feedback database cannot be used" in note and "writable" in note
+    blocker.unlink()  # the folder can be made now: the same store opens on its next use
+    songs, note = service.songs_for_mood("ana", {"sad": 1.0}, "match", k=3)
+    assert note is None and store.history("ana")["emotion"].tolist() == ["sad"]
+
+
+def test_a_feedback_server_that_is_down_costs_the_note_not_the_songs(local: Recommender) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = FeedbackStore(url=f"postgresql://moodlens:s3cret-pw@127.0.0.1:{port}/moodlens")
+    songs, note = SongsService(Settings(), local, store).songs_for_mood("ana", {"happy": 1.0}, k=3)
+    assert [rec.mood for rec in songs] == ["Happy"] * 3
+    assert note and "cannot be used right now" in note and "s3cret-pw" not in note

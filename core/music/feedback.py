@@ -17,6 +17,7 @@ import datetime as dt
 import io
 import json
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,15 @@ from sqlalchemy import Connection, func, select, union
 from sqlalchemy.sql.expression import Executable
 
 from core.labels import EMOTION_TO_MOOD, EMOTIONS
-from core.music.store import Database, StoreError, database_url, mood_events, sqlite_path, votes
+from core.music.store import (
+    Database,
+    StoreError,
+    check_backend,
+    database_url,
+    mood_events,
+    sqlite_path,
+    votes,
+)
 from core.settings import Settings
 
 DEFAULT_DB_PATH = Path("~/.moodlens/feedback.sqlite3")
@@ -178,8 +187,21 @@ class FeedbackStore:
             if url is None:
                 path = default_db_path(settings)
         self.url = database_url(url, path)
+        self._backend = check_backend(self.url)
         self.path: Path | None = sqlite_path(self.url)  # None unless a SQLite file
-        self._db = Database(self.url)
+        self._database: Database | None = None
+        self._opening = threading.Lock()
+
+    @property
+    def _db(self) -> Database:
+        """The database, connected (and its schema brought up to date) on first use, so a store
+        made while its server is down works once the server is back; opened again after a
+        failure (see core.music.store.STORE_FAILURES)."""
+        if self._database is None:
+            with self._opening:
+                if self._database is None:
+                    self._database = Database(self.url)
+        return self._database
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeedbackStore:
@@ -189,11 +211,12 @@ class FeedbackStore:
     @property
     def backend(self) -> str:
         """``sqlite`` or ``postgresql``."""
-        return self._db.backend
+        return self._backend
 
     def close(self) -> None:
         """Close the pooled connections (the store reconnects if used again)."""
-        self._db.close()
+        if self._database is not None:
+            self._database.close()
 
     def __repr__(self) -> str:
         return f"FeedbackStore({self.url.render_as_string(hide_password=True)!r})"

@@ -12,11 +12,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from core.labels import EMOTIONS
+from core.music.feedback import Preference
+from core.music.store import STORE_FAILURES, unavailable_note
 from core.music.targets import Probabilities, dominant_emotion
 from core.music.tracks import Recommendation
 
@@ -25,6 +28,9 @@ if TYPE_CHECKING:
     from core.music.recommender import Recommender
     from core.music.spotify_ranking import SpotifyRecommender
     from core.settings import Settings
+
+
+log = logging.getLogger(__name__)
 
 
 class Songs(NamedTuple):
@@ -88,12 +94,12 @@ class SongsService:
     ) -> Songs:
         """`k` songs for the face: from Spotify when `use_spotify` and it answers, else from
         the local catalog (with a note when Spotify was asked for)."""
-        preference = self.feedback.preference(profile)
+        preference, store_note = self._preference(profile)
         if not use_spotify:
             recs = self.recommender.recommend(
                 probabilities, strategy, k, exclude=exclude, feedback=preference
             )
-            return Songs(recs, None)
+            return Songs(recs, store_note)
         from core.music.spotify_ranking import recommend_with_fallback
 
         recs, note = recommend_with_fallback(
@@ -105,7 +111,15 @@ class SongsService:
             exclude=exclude,
             feedback=preference,
         )
-        return Songs(recs, note)
+        return Songs(recs, " ".join(n for n in (note, store_note) if n) or None)
+
+    def _preference(self, profile: str) -> tuple[Preference, str | None]:
+        """The profile's thumbs, or none and a note when the database cannot be read."""
+        try:
+            return self.feedback.preference(profile), None
+        except STORE_FAILURES as error:
+            log.warning("feedback database unavailable: %s", type(error).__name__)
+            return Preference(), unavailable_note(error)
 
     def songs_for_mood(
         self,
@@ -121,12 +135,15 @@ class SongsService:
 
         `emotion` is the one recorded (default: the most likely one).
         """
-        self.feedback.record_mood(
-            profile,
-            emotion or dominant_emotion(probabilities),
-            strategy=strategy,
-            probabilities=_as_mapping(probabilities),
-        )
+        try:
+            self.feedback.record_mood(
+                profile,
+                emotion or dominant_emotion(probabilities),
+                strategy=strategy,
+                probabilities=_as_mapping(probabilities),
+            )
+        except STORE_FAILURES as error:  # the songs matter more than the history
+            log.warning("mood not recorded: %s", type(error).__name__)
         return self.recommend(
             probabilities, strategy, use_spotify=use_spotify, profile=profile, k=k
         )

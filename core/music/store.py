@@ -43,7 +43,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 SCHEMA_VERSION = 2
@@ -53,6 +53,36 @@ _PG_MIGRATION_LOCK = 0x6D6F6F64  # pg_advisory_xact_lock key ("mood") held while
 
 class StoreError(RuntimeError):
     """A feedback database that cannot be used; the message says why and what to do."""
+
+
+# What "the feedback database cannot be used right now" raises: its own errors, the driver's
+# (server down, file locked past the busy timeout, connection dropped) and the file system's
+# (its folder cannot be created or written).
+STORE_FAILURES: tuple[type[BaseException], ...] = (StoreError, SQLAlchemyError, OSError)
+
+
+def unavailable_note(error: BaseException) -> str:
+    """What a listener reads when the feedback database failed with `error`: what happened and
+    what to do, with the driver's first line (never a password: drivers do not print it)."""
+    cause = getattr(error, "orig", None) or error
+    detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:160]
+    return (
+        f"The feedback database cannot be used right now ({detail}): thumbs and moods are "
+        "neither read nor saved until it can, and songs are chosen without them. Check that "
+        "the database MOODLENS_DATABASE_URL names is running, or that the SQLite file's folder "
+        "is writable; moodlens tries again at the next reading."
+    )
+
+
+def check_backend(url: URL) -> str:
+    """`url`'s backend, `sqlite` or `postgresql`; StoreError for any other."""
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"Feedback databases are SQLite or PostgreSQL, not {backend!r}; use e.g. "
+            "postgresql+psycopg://user:password@host:5432/moodlens"
+        )
+    return backend
 
 
 def _sortable_text() -> Text:
@@ -180,12 +210,7 @@ class Database:
 
     def __init__(self, url: URL) -> None:
         self.url = url
-        self.backend = url.get_backend_name()
-        if self.backend not in ("sqlite", "postgresql"):
-            raise StoreError(
-                f"Feedback databases are SQLite or PostgreSQL, not {self.backend!r}; use e.g. "
-                "postgresql+psycopg://user:password@host:5432/moodlens"
-            )
+        self.backend = check_backend(url)
         self.engine = create_store_engine(url)
         # SQLite takes one writer at a time anyway; queueing this process's writers here
         # leaves the busy timeout for other processes.
