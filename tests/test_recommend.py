@@ -48,6 +48,12 @@ def one_hot(emotion: str) -> dict[str, float]:
 def test_links() -> None:
     assert spotify_url("abc") == "https://open.spotify.com/track/abc"
     assert embed_url("abc") == "https://open.spotify.com/embed/track/abc"
+    spotify_id = "4uLU6hMCjMI75M1A2tKUQC"
+    song = Recommendation("T", "A", None, None, None, None, None, spotify_id, "catalog", 1.0)
+    assert song.url == spotify_url(spotify_id) and song.embed == embed_url(spotify_id)
+    for own_id in ("17", "row-17", "https://youtu.be/dQw4w9WgXcQ"):  # a catalog's own ids
+        other = Recommendation("T", "A", None, None, None, None, None, own_id, "catalog", 1.0)
+        assert other.url is None and other.embed is None and other.key == own_id
 
 
 def test_probabilities_accept_mapping_and_sequence() -> None:

@@ -29,14 +29,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from core.music.tracks import SPOTIFY_TRACK_URL, Recommendation, spotify_url
+from core.music.tracks import SPOTIFY_ID, SPOTIFY_TRACK_URL, Recommendation, spotify_url
 
 SPOTIFY_SEARCH_URL = "https://open.spotify.com/search/"
 XSPF_NAMESPACE = "http://xspf.org/ns/0/"
 CSV_COLUMNS = ("title", "artist", "album", "year", "genre", "mood", "spotify_url")
 CREATOR = "moodlens"
 
-_SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
 _TRACK_ID_IN_TEXT = re.compile(r"(?:spotify:track:|open\.spotify\.com/(?:[\w-]+/)?track/)(\w{22})")
 # Characters XML 1.0 cannot carry at all (even escaped): C0 controls but tab/newline/CR, etc.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -52,7 +51,7 @@ def spotify_id(track: Recommendation) -> str | None:
         if not text:
             continue
         text = str(text).strip()
-        if _SPOTIFY_ID.fullmatch(text):
+        if SPOTIFY_ID.fullmatch(text):
             return text
         found = _TRACK_ID_IN_TEXT.search(text)
         if found:

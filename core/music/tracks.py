@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")  # a Spotify track id: 22 base-62 characters
 SPOTIFY_TRACK_URL = "https://open.spotify.com/track/"
 SPOTIFY_EMBED_URL = "https://open.spotify.com/embed/track/"
 
@@ -35,16 +37,22 @@ class Recommendation:
         return track_key(self.track_id, self.title, self.artist)
 
     @property
+    def spotify_track_id(self) -> str | None:
+        """`track_id` when it is a Spotify id (a catalog's own ids, e.g. row numbers, are not)."""
+        track_id = str(self.track_id or "").strip()
+        return track_id if SPOTIFY_ID.fullmatch(track_id) else None
+
+    @property
     def url(self) -> str | None:
-        """Link to the track on Spotify, when it has an id."""
+        """Link to the track on Spotify, when it has a Spotify id."""
         if self.external_url:
             return self.external_url
-        return spotify_url(self.track_id) if self.track_id else None
+        return spotify_url(self.spotify_track_id) if self.spotify_track_id else None
 
     @property
     def embed(self) -> str | None:
-        """Spotify embed-player URL, when the track has an id."""
-        return embed_url(self.track_id) if self.track_id else None
+        """Spotify embed-player URL, when the track has a Spotify id."""
+        return embed_url(self.spotify_track_id) if self.spotify_track_id else None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict, with key, url and embed added."""
