@@ -11,13 +11,14 @@ RUNS_DIR = REPO_ROOT / "runs"
 # What benchmarks/ scripts measured (JSON), and the progress records of runs still training.
 BENCHMARK_RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 STARTER_CATALOG = DATA_DIR / "starter_catalog.csv"
+DEFAULT_SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
 def shared_data_dir() -> Path:
     """The shared data folder (`MOODLENS_SHARED_DATA`, else `../shared/data` beside the repo)."""
     from core.settings import Settings  # settings imports this module: import at call time
 
-    return Settings.from_env().shared_data or REPO_ROOT.parent / "shared" / "data"
+    return Settings.from_env().shared_data or DEFAULT_SHARED_DATA
 
 
 def fer2013_npz() -> Path:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.paths import MODELS_DIR, STARTER_CATALOG
+from core.paths import DATA_DIR, DEFAULT_SHARED_DATA, MODELS_DIR, STARTER_CATALOG
 
 
 class SettingsError(ValueError):
@@ -54,6 +54,9 @@ class Settings:
     preferred_model: str | None = None  # MOODLENS_MODEL: a shipped model's file stem
     runtime: str | None = None  # MOODLENS_RUNTIME: "onnx" or "keras"
     catalog_path: Path | None = None  # MOODLENS_CATALOG: the catalog the app opens with
+    # MOODLENS_CATALOG_DIRS (os.pathsep-separated): more folders whose catalogs the sidebar may
+    # open by path, beside data/, the shared data and MOODLENS_CATALOG's folder
+    catalog_dirs: tuple[Path, ...] = ()
     feedback_db: Path | None = None  # MOODLENS_FEEDBACK_DB: the SQLite file for votes/moods
     # MOODLENS_DATABASE_URL / [database] url: one database every replica shares (it wins over
     # feedback_db); hidden from repr, a URL carries a password
@@ -112,6 +115,11 @@ class Settings:
             preferred_model=_env(env, "MOODLENS_MODEL"),
             runtime=_env(env, "MOODLENS_RUNTIME"),
             catalog_path=Path(catalog).expanduser() if catalog else None,
+            catalog_dirs=tuple(
+                Path(d).expanduser()
+                for d in (_env(env, "MOODLENS_CATALOG_DIRS") or "").split(os.pathsep)
+                if d.strip()
+            ),
             feedback_db=Path(feedback).expanduser() if feedback else None,
             database_url=_lookup(secrets, "database", "url") or _env(env, "MOODLENS_DATABASE_URL"),
             spotify_client_id=client_id,
@@ -141,6 +149,16 @@ class Settings:
     def default_catalog(self) -> Path:
         """The catalog the app opens with: MOODLENS_CATALOG, else the starter catalog."""
         return self.catalog_path or STARTER_CATALOG
+
+    @property
+    def catalog_folders(self) -> tuple[Path, ...]:
+        """The folders the sidebar opens catalogs from by path: the repo's data/, the shared
+        data, MOODLENS_CATALOG's folder and MOODLENS_CATALOG_DIRS. A served app must not read
+        any file its server can (anything else is uploaded instead)."""
+        folders = [DATA_DIR, self.shared_data or DEFAULT_SHARED_DATA, *self.catalog_dirs]
+        if self.catalog_path is not None:
+            folders.append(self.catalog_path.parent)
+        return tuple(folders)
 
     def ice_servers(self, now: float | None = None) -> list[dict[str, Any]]:
         """ICE (STUN/TURN) servers for WebRTC; none by default (localhost needs none, and the

@@ -24,7 +24,7 @@ import core  # noqa: F401  (loads pylibsrtp before TensorFlow; see core/__init__
 from core.emotion.cards import available_models, card_accuracy
 from core.emotion.model import EmotionModel, ModelLoadError
 from core.labels import FACE_SIZE
-from core.music.catalog import CatalogError, has_audio_features, load_catalog
+from core.music.catalog import CatalogError, catalog_file, has_audio_features, load_catalog
 from core.music.feedback import MAX_PROFILE_LENGTH, FeedbackStore, feedback_url
 from core.music.playlists import FORMATS, export, file_name, merge_songs, tracks_from_frame
 from core.music.recommender import Recommender
@@ -254,10 +254,8 @@ def _recommender(key: str, _catalog: pd.DataFrame) -> Recommender:
     return Recommender(_catalog)
 
 
-def _path_catalog(path: str) -> tuple[pd.DataFrame, str]:
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise CatalogError(f"Catalog file not found: {file}. Check the path.")
+def _path_catalog(path: str | Path) -> tuple[pd.DataFrame, str]:
+    file = catalog_file(path, app_settings().catalog_folders)
     return _catalog_from_path(str(file), file.stat().st_mtime), f"path:{file}"
 
 
@@ -272,8 +270,9 @@ def active_catalog() -> pd.DataFrame | None:
         "Catalog CSV path",
         value=default_path,
         key="catalog_path",
-        help="Starter catalog, Kaggle data_moods.csv, or a Spotify features "
-        "table (.csv or .csv.gz).",
+        help="Starter catalog, Kaggle data_moods.csv, or a Spotify features table (.csv or "
+        ".csv.gz), from data/, the shared data folder or MOODLENS_CATALOG_DIRS; upload any "
+        "other.",
     )
     upload = box.file_uploader(
         "…or upload a catalog (CSV or Parquet)", type=["csv", "gz", "parquet"], key="catalog_up"
@@ -288,7 +287,7 @@ def active_catalog() -> pd.DataFrame | None:
     except CatalogError as error:
         box.error(str(error))
         st.sidebar.warning("Could not load that catalog, so the starter catalog is active.")
-        catalog, key = _path_catalog(str(STARTER_CATALOG))
+        catalog, key = _path_catalog(STARTER_CATALOG)
     st.session_state["catalog_key"] = key
     features = "with audio features" if has_audio_features(catalog) else "no audio features"
     st.sidebar.caption(

@@ -104,6 +104,31 @@ def test_a_damaged_gzip_upload_is_explained(damage: str) -> None:
         load_catalog(io.BytesIO(damaged), name="upload.csv.gz")
 
 
+def test_a_catalog_path_opens_only_inside_the_allowed_folders(tmp_path: Path) -> None:
+    from core.music.catalog import catalog_file
+
+    allowed, outside = tmp_path / "catalogs", tmp_path / "private"
+    allowed.mkdir()
+    outside.mkdir()
+    (allowed / "mine.csv").write_text("title,artist\nA,B\n")
+    (outside / "secret.csv").write_text("title,artist\nS,T\n")
+    (allowed / "link.csv").symlink_to(outside / "secret.csv")
+    assert catalog_file(allowed / "mine.csv", [allowed]) == (allowed / "mine.csv").resolve()
+    refused = [
+        outside / "secret.csv",
+        allowed / ".." / "private" / "secret.csv",  # out through ..
+        allowed / "link.csv",  # out through a link
+        outside / "missing.csv",  # refused alike: whether it exists is not told
+        "/etc/passwd",
+    ]
+    for path in refused:
+        with pytest.raises(CatalogError, match="opened by path only from") as error:
+            catalog_file(path, [allowed])
+        assert "upload the file instead" in str(error.value)
+    with pytest.raises(CatalogError, match="not found"):
+        catalog_file(allowed / "missing.csv", [allowed])
+
+
 def test_text_stream_and_year_parsing(tmp_path: Path) -> None:
     text = (
         "Name,Artist,Release_Date,Mood,Popularity,URI\n"

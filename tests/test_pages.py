@@ -166,6 +166,14 @@ def test_photo_page_without_faces_says_so():
     assert "No face found" in "\n".join(w.value for w in app.warning)
 
 
+def test_the_catalog_path_cannot_open_other_files_of_the_server():
+    app = open_page("pages/photo.py")
+    app.sidebar.text_input(key="catalog_path").set_value("/etc/passwd").run()
+    assert not app.exception, app.exception
+    assert "opened by path only from" in "\n".join(e.value for e in app.sidebar.error)
+    assert "starter_catalog.csv" in "\n".join(c.value for c in app.sidebar.caption)
+
+
 def test_missing_model_is_explained(tmp_path, monkeypatch):
     monkeypatch.setenv("MOODLENS_MODELS_DIR", str(tmp_path / "empty"))
     app = open_page("pages/photo.py")

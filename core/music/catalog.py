@@ -632,6 +632,22 @@ def load_default_catalog() -> pd.DataFrame:
     return load_catalog(Settings.from_env().default_catalog)
 
 
+def catalog_file(path: str | os.PathLike, folders: Iterable[Path]) -> Path:
+    """The catalog file `path` names, when it lies inside one of `folders` (links and ``..``
+    resolved first); CatalogError otherwise, the same whether or not the file exists, so a page
+    cannot be used to read, or probe for, any other file on its server."""
+    file = Path(path).expanduser().resolve()
+    roots = [Path(folder).expanduser().resolve() for folder in folders]
+    if not any(file.is_relative_to(root) for root in roots):
+        raise CatalogError(
+            f"A catalog is opened by path only from {', '.join(str(r) for r in roots)} "
+            "(add a folder with MOODLENS_CATALOG_DIRS); upload the file instead."
+        )
+    if not file.is_file():
+        raise CatalogError(f"Catalog file not found: {file}. Check the path.")
+    return file
+
+
 def data_moods_path() -> Path:
     """Path of the shared Kaggle data_moods.csv (may not exist on a user's machine)."""
     return shared_data_dir() / "music" / "data_moods.csv"
