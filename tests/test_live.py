@@ -88,10 +88,14 @@ def test_several_faces_and_no_face_statuses(public_test, shipped_model, detector
     analyzer.process(scene([x[j] for j in ids], layout(2, size=200)))
     snap = analyzer.snapshot()
     assert len(snap.faces) == 2 and "2 faces" in snap.status
-    # Faces that leave coast on their boxes until the next full search, then are gone.
+    # Faces that leave coast on their boxes until the next full search, then are gone, and
+    # stay gone (a coasted box must not count as a sighting: it would never expire).
     for _ in range(analyzer.detect_every):
         analyzer.process(scene([], []))
     assert "No face" in analyzer.snapshot().status
+    for step in range(4 * analyzer.detect_every):
+        analyzer.process(scene([], [], seed=step))
+        assert not analyzer.snapshot().faces, f"a ghost face {step + 1} frames later"
 
 
 def test_snapshot_is_safe_while_frames_arrive(public_test, shipped_model, detector, detectable):

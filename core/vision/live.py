@@ -341,7 +341,7 @@ class LiveAnalyzer:
 
     def _find_faces(self, frame: np.ndarray) -> list[FaceBox]:
         """Full search every `detect_every` frames or when nothing is followed; else local."""
-        known = self._tracker.recent_boxes()
+        known = self._tracker.recent_tracks()
         # Fewer full-frame searches per stream as streams are added (see StreamBudget).
         every = self.detect_every * (self.budget.detect_stride() if self.budget else 1)
         if not known or self._since_full_search + 1 >= every:
@@ -349,11 +349,15 @@ class LiveAnalyzer:
             return self.detector.detect(frame)
         self._since_full_search += 1
         boxes: list[FaceBox] = []
-        for box in known:
-            # A face the local search misses (motion blur, a turned head) coasts on its last
-            # box until the next full search, at most `every - 1` frames away.
-            found = self.detector.detect_near(frame, box) or box
-            if all(found.iou(b) < 0.5 for b in boxes):
+        for box, missed in known:
+            found = self.detector.detect_near(frame, box)
+            if found is None and not missed:
+                # A face the local search misses (motion blur, a turned head) coasts on its
+                # last box until the next full search, at most `every - 1` frames away. One the
+                # full search missed too only comes back if the local search finds it: coasting
+                # it would keep a face that left the picture alive forever.
+                found = box
+            if found is not None and all(found.iou(b) < 0.5 for b in boxes):
                 boxes.append(found)  # two tracks that collapsed onto one face count once
         return sorted(boxes, key=lambda b: b.area, reverse=True)
 

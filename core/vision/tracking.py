@@ -57,10 +57,11 @@ class FaceTracker:
         """The track's smoothed box."""
         return self._tracks[track_id][0]
 
-    def recent_boxes(self, max_missed: int = 1) -> list[FaceBox]:
-        """Boxes of tracks seen within the last `max_missed` frames, largest first."""
-        boxes = [box for box, missed in self._tracks.values() if missed <= max_missed]
-        return sorted(boxes, key=lambda b: b.area, reverse=True)
+    def recent_tracks(self, max_missed: int = 1) -> list[tuple[FaceBox, int]]:
+        """(box, frames missed) of tracks seen within the last `max_missed` frames, largest
+        box first."""
+        tracks = [(box, missed) for box, missed in self._tracks.values() if missed <= max_missed]
+        return sorted(tracks, key=lambda track: track[0].area, reverse=True)
 
     def reset(self) -> None:
         self._tracks.clear()
