@@ -91,6 +91,29 @@ def test_open_binary_gzip_upload_is_read(tmp_path: Path) -> None:
     assert catalog.loc[0, "valence"] == pytest.approx(0.7)
 
 
+def test_infinite_audio_features_are_ignored_and_filled_like_missing_ones() -> None:
+    values = ("inf", "-inf", *["0.4"] * 149, *["0.6"] * 149)  # under 1% unreadable: kept
+    rows = [FEATURE_VALUES.replace("0.7", value, 1) for value in values]
+    text = f"title,artist,{FEATURE_HEADER}\n" + "".join(
+        f"T{i},A{i},{row}\n" for i, row in enumerate(rows)
+    )
+    catalog = load_catalog(io.StringIO(text), name="inf.csv")
+    column = AUDIO_FEATURES[2]  # where the 0.7 was
+    assert catalog[column].tolist() == [0.5, 0.5, *[0.4] * 149, *[0.6] * 149]  # finite median
+    notes = " ".join(catalog.attrs["notes"])
+    assert f"Ignored 2 non-numeric or infinite {column}" in notes
+    # Parquet holds floats already, infinities included.
+    numeric = pd.DataFrame({"title": [f"T{i}" for i in range(200)], "artist": "A"})
+    for feature in AUDIO_FEATURES:
+        numeric[feature] = 0.25
+    numeric.loc[0, AUDIO_FEATURES[0]] = float("inf")
+    parquet = io.BytesIO()
+    numeric.to_parquet(parquet)
+    parquet.seek(0)
+    from_parquet = load_catalog(parquet, name="inf.parquet")
+    assert from_parquet[AUDIO_FEATURES[0]].tolist() == [0.25] * 200
+
+
 @pytest.mark.parametrize("damage", ["truncated", "corrupted"])
 def test_a_damaged_gzip_upload_is_explained(damage: str) -> None:
     text = f"track_name,artist_name,genre,{FEATURE_HEADER}\n" + f"A,B,Pop,{FEATURE_VALUES}\n" * 500

@@ -341,11 +341,16 @@ def _clean_text(values: pd.Series) -> pd.Series:
 
 
 def _to_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Float values and a mask of the non-empty cells that are not numbers."""
+    """Float values, NaN where a cell is empty or not a finite number ("inf" and "-inf" parse
+    as floats but break every mean, scale and distance), and a mask of the non-empty cells
+    that are not finite numbers."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.astype("float64"), pd.Series(False, index=values.index)
+        numbers = values.astype("float64")
+        infinite = pd.Series(np.isinf(numbers.to_numpy()), index=values.index)
+        return numbers.mask(infinite), infinite
     text = _clean_text(values)
     numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    numbers = numbers.mask(np.isinf(numbers.to_numpy()))
     return numbers, numbers.isna() & text.notna()
 
 
@@ -420,7 +425,7 @@ def _parse_features(frame: pd.DataFrame, name: str, notes: list[str]) -> dict[st
             bad_columns.append(f"{feature} (e.g. {samples})")
             continue
         if bad.any():
-            notes.append(f"Ignored {int(bad.sum())} non-numeric {feature} value(s).")
+            notes.append(f"Ignored {int(bad.sum())} non-numeric or infinite {feature} value(s).")
         features[feature] = numbers
     if bad_columns:
         raise CatalogError(
