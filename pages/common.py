@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import threading
 import time
@@ -110,14 +111,28 @@ def secrets() -> Mapping[str, Any]:
 # ----------------------------------------------------------------------------- models
 
 
-@st.cache_resource(show_spinner="Loading the emotion model…")
 def cached_model(path: str) -> EmotionModel:
-    """Load a model file once per process; warm it up so the first frame is fast."""
+    """Load a model file once per process (again once it is replaced on disk, e.g. by
+    `make ship-resnet` while the app runs); warm it up so the first frame is fast."""
+    return _cached_model(path, _modified(path))
+
+
+@st.cache_resource(show_spinner="Loading the emotion model…")
+def _cached_model(path: str, modified: int) -> EmotionModel:
+    del modified  # part of the cache key only
     return model_loading(path).result()
 
 
-_loads: dict[str, Future] = {}
-_started: set[str] = set()
+def _modified(path: str) -> int:
+    """The file's modification time in ns (0 when it is missing: its load says why)."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+_loads: dict[tuple[str, int], Future] = {}  # (path, modified) -> the load
+_started: set[tuple[str, int]] = set()
 _loads_lock = threading.Lock()
 
 
@@ -127,13 +142,14 @@ def model_loading(path: str, start: bool = True) -> Future:
     renders meanwhile. With `start=False` the load waits for `warm_up_models` (the end of the
     script run), so it does not slow the page down while that renders. A failed load is tried
     again on the next call."""
+    load = (path, _modified(path))
     with _loads_lock:
-        future = _loads.get(path)
+        future = _loads.get(load)
         if future is None or (future.done() and future.exception() is not None):
-            future = _loads[path] = Future()
-            _started.discard(path)
-        if start and path not in _started:
-            _started.add(path)
+            future = _loads[load] = Future()
+            _started.discard(load)
+        if start and load not in _started:
+            _started.add(load)
             threading.Thread(
                 target=_load_into, args=(path, future), name="model-warm-up", daemon=True
             ).start()
@@ -159,7 +175,7 @@ def warm_up_models() -> None:
     hook, so the first session's first page renders first, and the model loads meanwhile."""
     global _warm_started
     with _loads_lock:
-        waiting = [path for path in _loads if path not in _started]
+        waiting = [path for path, modified in _loads if (path, modified) not in _started]
     for path in waiting:
         model_loading(path)
     if _warm_started:

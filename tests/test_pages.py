@@ -230,3 +230,32 @@ def test_reruns_leave_the_loaded_model_warm(monkeypatch):
     app.run()
     app.run()
     assert calls == []
+
+
+MODEL_PAGE = """
+import streamlit as st
+from pages.common import cached_model
+
+model = cached_model(st.session_state["path"])
+st.write(f"model {id(model)} {model.name}")
+"""
+
+
+def test_a_model_file_replaced_while_the_app_runs_is_loaded_again(tmp_path):
+    import os
+    import shutil
+
+    copy = tmp_path / "cnn_swap.npz"
+    shutil.copy(REPO_ROOT / "models" / "cnn.npz", copy)
+    app = AppTest.from_string(MODEL_PAGE, default_timeout=TIMEOUT)
+    app.session_state["path"] = str(copy)
+    app.run()
+    assert not app.exception, app.exception
+    first = app.markdown[0].value
+    app.run()
+    assert app.markdown[0].value == first  # the same file: the one loaded model
+    stat = copy.stat()
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # replaced (promote)
+    app.run()
+    assert not app.exception, app.exception
+    assert app.markdown[0].value != first and app.markdown[0].value.endswith("cnn_swap")
