@@ -98,6 +98,17 @@ def test_load_cards_orders_models_and_reports_problems(cards, real_cards, tmp_pa
     assert not missing.cards and "does not exist" in missing.problems[0]
 
 
+def test_a_copied_card_with_the_same_name_is_skipped_not_shown_twice(folder: Path) -> None:
+    name = load_cards(folder).names[0]
+    original = json.loads((folder / f"{name}.json").read_text())
+    (folder / f"a_{name}_backup.json").write_text(json.dumps(original))  # sorts first
+    cards = load_cards(folder)
+    assert cards.names.count(name) == 1 and cards.get(name).path.name == f"{name}.json"
+    assert f"a_{name}_backup.json has the name '{name}'" in " ".join(cards.problems)
+    table = cmp.markdown_table(cards)  # one row per model: no ambiguous lookups
+    assert table.count(f"| {name} |") == 1
+
+
 # --------------------------------------------------------------------------- tables
 
 

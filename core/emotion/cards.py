@@ -188,12 +188,23 @@ def load_cards(models_dir: Path | str = MODELS_DIR) -> CardSet:
     if not folder.is_dir():
         found.problems.append(f"The models folder {folder} does not exist.")
         return found
+    readable: list[ModelCard] = []
     for path in sorted(folder.glob("*.json")):
         try:
-            found.cards.append(read_card(path))
+            readable.append(read_card(path))
         except CardError as error:
             found.problems.append(f"{error}; skipped.")
-    found.cards.sort(key=_card_rank)
+    by_name: dict[str, ModelCard] = {}
+    # A card named after its own file first: a copy (cnn_backup.json saying "cnn") loses.
+    for card in sorted(readable, key=lambda c: (c.path.stem != c.name, c.path.name)):
+        if (twin := by_name.get(card.name)) is not None:
+            found.problems.append(
+                f"{card.path.name} has the name {card.name!r} of {twin.path.name}; skipped "
+                "(give it a name of its own)."
+            )
+            continue
+        by_name[card.name] = card
+    found.cards = sorted(by_name.values(), key=_card_rank)
     return found
 
 
