@@ -82,15 +82,21 @@ def start_turnserver(
     conf.write_text(render_turn_conf(port, secret, runtime, loopback_peers))
     log_path = runtime / "turnserver.log"
     with open(log_path, "ab") as log:
+        before = log.tell()  # the log is appended to: an earlier start's lines are not this one's
         process = subprocess.Popen(
             [turnserver_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
         )
+
+    def this_start() -> str:
+        with open(log_path, "rb") as log:
+            log.seek(before)
+            return log.read().decode(errors="replace")
+
     deadline = time.monotonic() + 10
-    while "turn server id=" not in log_path.read_text(errors="replace"):
+    while "turn server id=" not in this_start():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            tail = log_path.read_text(errors="replace")[-1500:]
-            raise ServeError(f"coturn did not start:\n{tail}")
+            raise ServeError(f"coturn did not start:\n{this_start()[-1500:]}")
         time.sleep(0.1)
     return process
 

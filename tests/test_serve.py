@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from deploy.serve import Room, render_nginx_conf, start_turnserver
+from deploy.serve import Room, ServeError, render_nginx_conf, start_turnserver
 from tests.support.browser import free_port
 
 
@@ -122,6 +122,17 @@ async def _gather_candidates(port: int, username: str, password: str) -> list[st
         return [candidate.type for candidate in connection.local_candidates]
     finally:
         await connection.close()
+
+
+def test_a_failed_coturn_start_is_not_taken_for_the_last_good_one(tmp_path, monkeypatch):
+    """The log is appended to: the previous start's "turn server id=" must not pass the wait."""
+    import deploy.serve
+
+    (tmp_path / "turnserver.log").write_text("0: : turn server id=1 created\n")  # last start
+    monkeypatch.setattr(deploy.serve, "turnserver_binary", lambda: shutil.which("false"))
+    with pytest.raises(ServeError, match="coturn did not start") as failed:
+        start_turnserver(tmp_path, free_port(), secret="room-secret")
+    assert "turn server id=1" not in str(failed.value)
 
 
 def test_coturn_relays_for_the_apps_short_lived_credentials_only(tmp_path):
