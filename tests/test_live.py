@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import av
 import numpy as np
@@ -166,6 +167,36 @@ class CountingDetector(FaceDetector):
     def detect(self, frame):
         self.full_searches += 1
         return super().detect(frame)
+
+
+class SlowDetector(FaceDetector):
+    """The real detector, signalling when a full search starts and taking its time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.searching = threading.Event()
+
+    def detect(self, frame):
+        self.searching.set()
+        time.sleep(0.3)
+        return super().detect(frame)
+
+
+def test_stop_waits_for_the_frame_in_flight_and_leaves_nothing_of_it(
+    public_test, shipped_model, detectable
+):
+    x, _ = public_test
+    frame = scene([x[_face_ids(detectable, 1)[0]]], layout(1))
+    detector = SlowDetector()
+    analyzer = LiveAnalyzer(shipped_model, detector)
+    worker = threading.Thread(target=analyzer.process, args=(frame,))
+    worker.start()
+    assert detector.searching.wait(10)
+    analyzer.reset()  # Stop pressed while the frame is being analysed
+    worker.join()
+    snap = analyzer.snapshot()
+    assert snap.status == "Stopped." and not snap.faces and snap.frames_processed == 0
+    assert analyzer.last_annotated_frame() is None
 
 
 def test_full_search_every_n_frames_follows_faces_between(public_test, shipped_model, detectable):

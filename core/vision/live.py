@@ -240,7 +240,11 @@ class LiveAnalyzer:
     clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the state the page reads (snapshot)
+        # One frame's whole analysis at a time, and never beside a reset: the tracker and the
+        # smoother are the frame worker's, and Stop (on another thread) must not clear them
+        # halfway through a frame. Re-entrant: `process` holds it around `analyze`.
+        self._analysis = threading.RLock()
         self._smoother = EmotionSmoother(self.alpha)
         self._tracker = FaceTracker()
         self._faces: list[FaceResult] = []
@@ -287,6 +291,10 @@ class LiveAnalyzer:
 
     def analyze(self, frame: np.ndarray) -> list[FaceResult]:
         """Detect, track and classify every face in a BGR frame; updates shared state."""
+        with self._analysis:
+            return self._analyze(frame)
+
+    def _analyze(self, frame: np.ndarray) -> list[FaceResult]:
         model = self.ready_model()
         if model is None:
             raise ValueError("the emotion model is not loaded yet")
@@ -382,15 +390,16 @@ class LiveAnalyzer:
         every frame while the model loads)."""
         if self.ready_model() is None:
             return frame
-        try:
-            results = self.analyze(frame)
-        except (ImageError, cv2.error, ValueError) as error:
+        with self._analysis:
+            try:
+                results = self.analyze(frame)
+            except (ImageError, cv2.error, ValueError) as error:
+                with self._lock:
+                    self._status = f"Skipped a frame the camera sent damaged ({error})."
+                return frame
+            annotated = annotate(frame, results)
             with self._lock:
-                self._status = f"Skipped a frame the camera sent damaged ({error})."
-            return frame
-        annotated = annotate(frame, results)
-        with self._lock:
-            self._last_frame = annotated
+                self._last_frame = annotated
         return annotated
 
     def failed(self, error: Exception) -> None:
@@ -433,7 +442,7 @@ class LiveAnalyzer:
         """Forget faces, timeline and counters (stream stopped); leave the shared budget."""
         if self.budget is not None:
             self.budget.leave(id(self))
-        with self._lock:
+        with self._analysis, self._lock:  # after the frame in flight, if any
             self._smoother.reset()
             self._tracker.reset()
             self._since_full_search = 0
