@@ -277,6 +277,15 @@ def test_small_catalog_is_mapped_whole(moods: pd.DataFrame) -> None:
     assert "mood Sad" in by_name["Sad"].text[0]
 
 
+@pytest.mark.parametrize("rows", [1, 3])
+def test_a_selection_without_variance_maps_with_zero_explained(moods: pd.DataFrame, rows) -> None:
+    alike = pd.concat([moods.head(1)] * rows, ignore_index=True)  # one track, or copies of it
+    track_map = stats.track_map(alike, feature_columns(moods))
+    assert track_map.explained == (0.0, 0.0)
+    fig = figs.map_figure(track_map, ex.group_tracks(alike))
+    assert fig.layout.xaxis.title.text.startswith("PC1 (0% of variance)")
+
+
 def test_cluster_colouring_reuses_the_recommender(moods: pd.DataFrame) -> None:
     from core.music.recommender import Recommender
 

@@ -10,6 +10,7 @@ says how many). Groups are a core.analytics.explorer.Grouping.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -274,7 +275,8 @@ def track_map(
     std = np.where(std > 0, std, 1.0)
     standardised = (values - mean) / std
     n_components = min(2, len(features), len(df))
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no variance: NaN ratios, fixed below
         pca = PCA(n_components=n_components, random_state=seed).fit(standardised)
         projected = pca.transform((shown - mean) / std)
     if projected.shape[1] < 2:
@@ -289,7 +291,8 @@ def track_map(
         points[feature] = shown[:, i]
     points.insert(0, "pc2", projected[:, 1])
     points.insert(0, "pc1", projected[:, 0])
-    ratio = list(pca.explained_variance_ratio_) + [0.0] * (2 - n_components)
+    # One track, or tracks all alike: no variance to explain (scikit-learn says NaN).
+    ratio = list(np.nan_to_num(pca.explained_variance_ratio_)) + [0.0] * (2 - n_components)
     components = np.vstack([pca.components_, np.zeros((2 - n_components, len(features)))])
     loadings = pd.DataFrame(components.T, index=pd.Index(features, name="feature"))
     loadings.columns = ["pc1", "pc2"]
