@@ -54,6 +54,8 @@ analyzer_key = f"analyzer_{st.session_state['model_name']}"
 if analyzer_key not in st.session_state:
     st.session_state[analyzer_key] = LiveAnalyzer(model, cached_detector(), budget=budget)
 analyzer: LiveAnalyzer = st.session_state[analyzer_key]
+if analyzer.load_failed:  # model_choice has started the load again: a stream takes it up
+    analyzer.use_model(model)
 
 try:
     servers = app_settings().ice_servers()

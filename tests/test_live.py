@@ -159,6 +159,29 @@ def test_analyze_still_reads_each_face_as_taken_and_mirrored(
     assert np.allclose(np.stack([f.probabilities for f in once]), plain, atol=1e-5)
 
 
+def test_a_stream_whose_model_failed_to_load_takes_up_a_new_load(
+    public_test, shipped_model, detector, detectable
+):
+    from concurrent.futures import Future
+
+    from core.emotion.model import ModelLoadError
+
+    x, _ = public_test
+    frame = scene([x[_face_ids(detectable, 1)[0]]], layout(1))
+    failed: Future = Future()
+    failed.set_exception(ModelLoadError("models/cnn.npz is damaged"))
+    analyzer = LiveAnalyzer(failed, detector)
+    assert analyzer.process(frame) is frame and analyzer.load_failed
+    assert "could not load: models/cnn.npz is damaged" in analyzer.snapshot().status
+    again: Future = Future()
+    analyzer.use_model(again)  # the file restored: the page started a new load
+    assert not analyzer.load_failed and analyzer.process(frame) is frame
+    assert "Loading" in analyzer.snapshot().status
+    again.set_result(shipped_model)
+    analyzer.process(frame)
+    assert analyzer.snapshot().faces and analyzer.snapshot().status == "1 face"
+
+
 class CountingDetector(FaceDetector):
     """The real detector, counting full-frame searches."""
 

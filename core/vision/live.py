@@ -274,6 +274,19 @@ class LiveAnalyzer:
             model = self.model = model.result()
         return model
 
+    @property
+    def load_failed(self) -> bool:
+        """True when the model it was given could not load (the page then hands it a new one)."""
+        model = self.model
+        return isinstance(model, Future) and model.done() and model.exception() is not None
+
+    def use_model(self, model: EmotionModel | Future) -> None:
+        """Analyse with `model` from the next frame on, e.g. a load started again after one
+        failed (the model file restored or replaced)."""
+        with self._lock:
+            self.model = model
+            self._status = "Loading the emotion model… the video shows meanwhile."
+
     def admit(self) -> bool:
         """Whether to analyse the frame this stream has now: the model is ready and the shared
         budget gives this stream a turn. Otherwise the frame passes through (`overlay`)."""
