@@ -292,6 +292,23 @@ def test_more_like_this_for_outside_tracks(moods_recommender: Recommender) -> No
     assert mean_features(loud, "energy")[0] > 0.7
 
 
+def test_a_disliked_track_never_comes_back_even_when_it_fits_best() -> None:
+    from core.music.feedback import Preference
+
+    rows = [f"H{i},HA{i},pop,Happy,{90 - i}" for i in range(3)]
+    rows += [f"S{i},SA{i},pop,Sad,{80 - i}" for i in range(17)]
+    catalog = load_catalog(io.StringIO("title,artist,genre,mood,popularity\n" + "\n".join(rows)))
+    recommender = Recommender(catalog)
+    first = recommender.recommend(one_hot("happy"), k=5)
+    assert [rec.title for rec in first[:3]] == ["H0", "H1", "H2"]  # the only happy songs
+    dislike = Preference(tracks={first[0].key: -1})
+    assert dislike.disliked == {first[0].key}
+    again = recommender.recommend(one_hot("happy"), k=5, feedback=dislike)
+    assert len(again) == 5 and "H0" not in {rec.title for rec in again}
+    similar = recommender.more_like_this(first[1], k=5, feedback=dislike)
+    assert "H0" not in {rec.title for rec in similar}
+
+
 def test_more_like_this_in_a_catalog_too_small_to_cluster(data_moods: pd.DataFrame) -> None:
     from core.music.catalog import CatalogError
 

@@ -174,6 +174,11 @@ def test_feedback_and_exclude_remove_tracks(fake: FakeSpotify) -> None:
                                                              exclude=[first[1].key])}  # fmt: skip
 
 
+def test_no_tracks_asked_for_none_fetched(fake: FakeSpotify) -> None:
+    assert client(fake).recommend({"happy": 1.0}, "match", k=0) == []
+    assert not fake.calls("/v1/search")
+
+
 def test_track_lookup(fake: FakeSpotify) -> None:
     track_id = fake.tracks[3]["id"]
     rec = client(fake).track(track_id)

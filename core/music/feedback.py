@@ -113,6 +113,12 @@ class Preference:
     def __bool__(self) -> bool:
         return bool(self.tracks or self.artists or self.genres)
 
+    @property
+    def disliked(self) -> frozenset[str]:
+        """Keys of the tracks this profile gave a thumbs down: never recommended to it again
+        (a score penalty alone lets a track that fits well enough come back)."""
+        return frozenset(key for key, vote in self.tracks.items() if vote < 0)
+
     def boost(self, key: str, artist: str, genre: str | None) -> float:
         """Score change for a track: liked tracks/artists/genres up, disliked ones down."""
         total = 0.0

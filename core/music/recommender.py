@@ -320,7 +320,7 @@ class Recommender:
             return []
         weights = emotion_weights(probabilities)
         mood_vector, genre_terms = self._query_terms(weights, strategy)
-        excluded = set(exclude)
+        excluded = set(exclude) | (feedback.disliked if feedback else frozenset())
         target = blended_target(weights, strategy)
         pool = max(self.pool_size, 12 * k) + len(excluded)
         while True:
@@ -462,7 +462,7 @@ class Recommender:
         row = self._row_of_key.get(key)
         if row is None and not isinstance(track, Recommendation):
             raise KeyError(f"Track {key!r} is not in catalog {self.name}.")
-        excluded = set(exclude) | {key}
+        excluded = set(exclude) | {key} | (feedback.disliked if feedback else frozenset())
         banned = [int(self._artist_codes[row])] if row is not None else []
         seed_title = track.title if isinstance(track, Recommendation) else self._value("title", row)
         features = track.features if isinstance(track, Recommendation) else {}

@@ -150,6 +150,8 @@ class SpotifyRecommender:
     ) -> list[Recommendation]:
         """`k` Spotify tracks for the face, by genre and mood-playlist search; see module doc."""
         check_strategy(strategy)
+        if k <= 0:
+            return []  # as the local catalog answers, and without a call to Spotify
         weights = emotion_weights(probabilities)
         dominant = max(weights, key=weights.__getitem__)
         moods = mood_weights(weights, strategy)
@@ -210,7 +212,7 @@ class SpotifyRecommender:
                 )
             ),
         )
-        excluded = set(exclude)
+        excluded = set(exclude) | (feedback.disliked if feedback else frozenset())
         seen_artists: set[str] = set()
         results: list[Recommendation] = []
         face = describe_face(weights)
