@@ -196,7 +196,8 @@ class Settings:
                     f"MOODLENS_ICE_SERVERS is not valid JSON ({error.msg}). Example: "
                     '[{"urls": ["stun:stun.example.org:3478"]}]'
                 ) from error
-        servers = [dict(s) for s in raw] if isinstance(raw, list | tuple) else None
+        listed = isinstance(raw, list | tuple) and all(isinstance(s, Mapping) for s in raw)
+        servers = [dict(s) for s in raw] if listed else None  # not bare URL strings
         if servers is None or any("urls" not in s for s in servers):
             raise SettingsError(
                 'ICE servers must be a list of objects with "urls" (and, for TURN, '

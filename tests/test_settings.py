@@ -29,6 +29,9 @@ def test_bad_ice_settings_say_how_to_fix():
         Settings.from_env({}, {"MOODLENS_ICE_SERVERS": "stun:oops"}).ice_servers()
     with pytest.raises(SettingsError, match="urls"):
         Settings.from_env({}, {"MOODLENS_ICE_SERVERS": '[{"url": "stun:x"}]'}).ice_servers()
+    bare = '["stun:stun.example.org:19302"]'  # URLs without their objects: an easy slip
+    with pytest.raises(SettingsError, match="list of objects"):
+        Settings.from_env({}, {"MOODLENS_ICE_SERVERS": bare}).ice_servers()
 
 
 def test_every_moodlens_variable_is_read(tmp_path):
