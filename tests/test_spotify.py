@@ -247,6 +247,32 @@ def test_429_long_retry_after_fails_fast(fake: FakeSpotify, sleeps: list[float])
     assert len(fake.calls("/v1/search")) == 1  # no hammering while rate-limited
 
 
+def test_a_long_rate_limit_is_waited_out_without_calling_spotify(
+    fake: FakeSpotify, sleeps: list[float]
+) -> None:
+    now = [1000.0]
+    sp = client(fake, sleeps, max_retry_after=3.0, clock=lambda: now[0])
+    failure = fake.fail("/v1/search", 429, headers={"Retry-After": "120"})
+    with pytest.raises(SpotifyUnavailable):
+        sp.recommend({"sad": 1.0})
+    fake.failures.remove(failure)  # Spotify would answer again, but only after 120 s
+    calls = len(fake.calls("/v1/"))
+    now[0] += 90
+    with pytest.raises(SpotifyUnavailable, match="rate-limiting") as err:
+        sp.recommend({"happy": 1.0})  # every session shares the client: nobody asks
+    assert err.value.status == 429 and err.value.retry_after == pytest.approx(30)
+    assert len(fake.calls("/v1/")) == calls and sleeps == []
+    now[0] += 31
+    assert len(sp.recommend({"happy": 1.0}, k=3)) == 3
+
+
+def test_a_failing_token_endpoint_is_not_called_bad_credentials(fake: FakeSpotify) -> None:
+    fake.fail("/api/token", 503)
+    with pytest.raises(SpotifyUnavailable, match=r"server error \(503\) on the token") as err:
+        client(fake, backoff_factor=0.0).recommend({"sad": 1.0})
+    assert "credentials" not in str(err.value) and "<html" not in str(err.value)
+
+
 def test_500_is_retried_once_then_reported(fake: FakeSpotify) -> None:
     fake.fail("/v1/search", 500)
     with pytest.raises(SpotifyUnavailable, match=r"server error \(500\)"):

@@ -121,8 +121,9 @@ class SpotifyClient:
     `api_base` and `token_url` default to Spotify's and exist so tests can use a local server.
     Timeouts and retries are deliberately short so a page never hangs: one retry on connection
     errors and 5xx, none on read timeouts; a 429 is retried once after its Retry-After when that
-    is at most `max_retry_after` seconds, else reported at once. Search and playlist results are
-    kept for `cache_seconds`.
+    is at most `max_retry_after` seconds, else reported at once, and every call until that
+    Retry-After has passed is answered the same without asking Spotify. Search and playlist
+    results are kept for `cache_seconds`.
     """
 
     def __init__(
@@ -139,6 +140,7 @@ class SpotifyClient:
         market: str | None = None,
         cache_seconds: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not client_id or not client_secret:
             raise SpotifyUnavailable(
@@ -150,6 +152,10 @@ class SpotifyClient:
         self.market = market
         self.cache_seconds = cache_seconds
         self._sleep = sleep
+        self._clock = clock
+        # Until when Spotify asked for no more calls (a 429's Retry-After too long to wait out):
+        # every session shares this client, and calls into the ban would only prolong it.
+        self._rate_limited_until = 0.0
         self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
         retry = Retry(
             total=retries,
@@ -203,11 +209,24 @@ class SpotifyClient:
 
     def _call(self, what: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one spotipy call, turning every failure into SpotifyUnavailable."""
+        banned_for = self._rate_limited_until - self._clock()
+        if banned_for > 0:
+            raise self._http_error(what, 429, banned_for)
         refreshed = waited = False
         while True:
             try:
                 return function(*args, **kwargs)
             except SpotifyOauthError as err:
+                # spotipy reports any failed token request so; only a 4xx is the credentials.
+                token_reply = getattr(err.__context__, "response", None)
+                status = getattr(token_reply, "status_code", None) or 400
+                if status == 429 or status >= 500:
+                    retry_after = (
+                        _retry_after_seconds(token_reply.headers) if status == 429 else None
+                    )
+                    raise self._rate_limited(
+                        self._http_error("the token request", status, retry_after)
+                    ) from err
                 raise SpotifyUnavailable(
                     "Spotify did not accept this app's credentials "
                     f"({err.error or 'token request failed'}"
@@ -226,7 +245,7 @@ class SpotifyClient:
                     waited = True
                     self._sleep(retry_after if retry_after is not None else 1.0)
                     continue
-                raise self._http_error(what, status, retry_after) from err
+                raise self._rate_limited(self._http_error(what, status, retry_after)) from err
             except requests.exceptions.Timeout as err:
                 raise SpotifyUnavailable(
                     f"Spotify did not answer {what} within {self.timeout:g} s. "
@@ -236,6 +255,12 @@ class SpotifyClient:
                 raise SpotifyUnavailable(
                     f"Cannot reach Spotify ({type(err).__name__}). Check the internet connection."
                 ) from err
+
+    def _rate_limited(self, error: SpotifyUnavailable) -> SpotifyUnavailable:
+        """`error`, remembering a 429's Retry-After so no call is made before it has passed."""
+        if error.status == 429 and error.retry_after:
+            self._rate_limited_until = self._clock() + error.retry_after
+        return error
 
     def _http_error(self, what: str, status: int, retry_after: float | None) -> SpotifyUnavailable:
         if status == 401:
