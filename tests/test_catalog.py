@@ -6,6 +6,7 @@ import gzip
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -265,6 +266,12 @@ def test_label_fills_only_missing_moods(tmp_path: Path) -> None:
     assert predicted.between(0.25, 1.0).all() and (predicted < 1.0).any()
     # Predictions agree with the hidden labels most of the time (training rows, so easy).
     assert (labelled.loc[:19, "mood"] == training.loc[:19, "mood"]).mean() >= 0.7
+    # Labelling the labelled catalog again changes nothing: its guesses stay guesses.
+    saved = tmp_path / "labelled.csv"
+    labelled.to_csv(saved, index=False)
+    again = label_moods(load_catalog(saved), model)
+    assert again["mood"].tolist() == labelled["mood"].tolist()
+    assert np.allclose(again["mood_confidence"], labelled["mood_confidence"])
 
 
 def test_label_cli_writes_a_loadable_labelled_catalog(

@@ -123,7 +123,8 @@ def train_mood_model(labelled: pd.DataFrame, folds: int = 5, seed: int = 0) -> M
 def label_moods(catalog: pd.DataFrame, model: MoodModel, overwrite: bool = False) -> pd.DataFrame:
     """A copy of `catalog` where unlabelled tracks get the model's mood and confidence.
 
-    Tracks that already have a mood keep it with confidence 1.0 unless `overwrite`.
+    Tracks that already have a mood keep it unless `overwrite`, with the confidence the catalog
+    gives it (a catalog labelled before keeps its predictions' confidences), else 1.0.
     """
     if not has_audio_features(catalog):
         raise CatalogError(
@@ -134,7 +135,8 @@ def label_moods(catalog: pd.DataFrame, model: MoodModel, overwrite: bool = False
     predicted, confidence = model.predict(labelled)
     to_fill = labelled["mood"].isna() if not overwrite else pd.Series(True, index=labelled.index)
     labelled["mood"] = labelled["mood"].where(~to_fill, predicted).astype("str")
-    labelled[MOOD_CONFIDENCE] = confidence.where(to_fill, 1.0)
+    known = labelled[MOOD_CONFIDENCE].fillna(1.0) if MOOD_CONFIDENCE in labelled else 1.0
+    labelled[MOOD_CONFIDENCE] = confidence.where(to_fill, known)
     labelled.attrs = dict(catalog.attrs)
     labelled.attrs["notes"] = [
         *catalog.attrs.get("notes", []),
