@@ -137,7 +137,8 @@ def test_xspf_elements_follow_the_specification_order() -> None:
 
 def test_csv_round_trips_through_the_csv_module() -> None:
     data = to_csv(TRICKY)
-    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert data.startswith("\ufeff".encode())  # the mark Excel needs to read UTF-8
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert tuple(rows[0]) == CSV_COLUMNS
     assert [r["title"] for r in rows] == [
         "Crazy in Love",
@@ -156,6 +157,17 @@ def test_csv_round_trips_through_the_csv_module() -> None:
     }
     assert rows[1]["artist"] == "O'Brien, Smith & Co" and rows[1]["spotify_url"] == ""
     assert (rows[1]["genre"], rows[1]["mood"]) == ("rock", "Happy")
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_escaped() -> None:
+    hostile = [
+        rec('=HYPERLINK("https://evil.example","Play")', "+SUM(A1)", None, album="@cmd"),
+        rec("-M- live", "Artist - With Dash", None),
+    ]
+    rows = list(csv.DictReader(io.StringIO(to_csv(hostile).decode("utf-8-sig"), newline="")))
+    assert rows[0]["title"] == '\'=HYPERLINK("https://evil.example","Play")'
+    assert (rows[0]["artist"], rows[0]["album"]) == ("'+SUM(A1)", "'@cmd")
+    assert (rows[1]["title"], rows[1]["artist"]) == ("'-M- live", "Artist - With Dash")
 
 
 def test_export_chooses_the_format_and_names_the_file() -> None:
@@ -211,6 +223,10 @@ def test_frames_of_recommendation_dicts_convert_back() -> None:
     assert [(t.title, t.artist, t.track_id, t.year) for t in back] == [
         (t.title, t.artist, t.track_id, t.year) for t in TRICKY[:3]
     ]
+    years = pd.DataFrame(
+        {"title": ["A", "B", "C"], "artist": "Z", "year": ["1e999", "2001-05", None]}
+    )
+    assert [t.year for t in tracks_from_frame(years)] == [None, 2001, None]  # no OverflowError
     link = f"https://open.spotify.com/track/{IDS[1]}"
     frame = pd.DataFrame({"title": ["X", None], "artist": ["Y", "Z"], "spotify_url": [link, None]})
     (only,) = tracks_from_frame(frame)
@@ -234,7 +250,7 @@ def test_cli_writes_every_playlist_format(tmp_path, capsys: pytest.CaptureFixtur
     assert [e[1].split(" - ", 1)[1] for e in entries] == titles
     tracks = ET.fromstring(xspf.read_bytes()).findall("x:trackList/x:track", NS)
     assert [t.findtext("x:title", namespaces=NS) for t in tracks] == titles
-    assert [r["title"] for r in csv.DictReader(io.StringIO(table.read_text("utf-8")))] == titles
+    assert [r["title"] for r in csv.DictReader(io.StringIO(table.read_text("utf-8-sig")))] == titles
 
 
 def test_cli_reports_an_unwritable_playlist(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:

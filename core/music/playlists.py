@@ -37,6 +37,7 @@ CSV_COLUMNS = ("title", "artist", "album", "year", "genre", "mood", "spotify_url
 CREATOR = "moodlens"
 
 _TRACK_ID_IN_TEXT = re.compile(r"(?:spotify:track:|open\.spotify\.com/(?:[\w-]+/)?track/)(\w{22})")
+_FORMULA_STARTS = ("=", "+", "-", "@")  # what a spreadsheet reads a cell as a formula from
 # Characters XML 1.0 cannot carry at all (even escaped): C0 controls but tab/newline/CR, etc.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -139,9 +140,17 @@ def to_xspf(tracks: Sequence[Recommendation], title: str = CREATOR) -> bytes:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{text}\n'.encode()
 
 
+def _csv_text(text: Any) -> str:
+    """A text cell a spreadsheet shows as text: one line, and a leading = + - @ (a formula to
+    Excel, LibreOffice and Sheets, e.g. a title '=HYPERLINK(...)') escaped with a quote."""
+    cell = _line(text)
+    return f"'{cell}" if cell[:1] in _FORMULA_STARTS else cell
+
+
 def to_csv(tracks: Sequence[Recommendation]) -> bytes:
-    """CSV (UTF-8, RFC 4180 quoting) with a header row: title, artist, album, year, genre,
-    mood, spotify_url (empty for tracks without a Spotify id)."""
+    """CSV (UTF-8 with a byte-order mark, so Excel reads accents right; RFC 4180 quoting) with
+    a header row: title, artist, album, year, genre, mood, spotify_url (empty for tracks without
+    a Spotify id). Text that a spreadsheet would run as a formula is escaped (`_csv_text`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
@@ -149,16 +158,16 @@ def to_csv(tracks: Sequence[Recommendation]) -> bytes:
         track_id = spotify_id(track)
         writer.writerow(
             [
-                _line(track.title),
-                _line(track.artist),
-                _line(track.album),
+                _csv_text(track.title),
+                _csv_text(track.artist),
+                _csv_text(track.album),
                 track.year if track.year is not None else "",
-                _line(track.genre),
-                _line(track.mood),
+                _csv_text(track.genre),
+                _csv_text(track.mood),
                 spotify_url(track_id) if track_id else "",
             ]
         )
-    return buffer.getvalue().encode("utf-8")
+    return buffer.getvalue().encode("utf-8-sig")
 
 
 @dataclass(frozen=True)
@@ -225,7 +234,7 @@ def _value(row: dict[str, Any], name: str) -> Any:
 def _year(value: Any) -> int | None:
     try:
         return int(float(value)) if value is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: "1e999"
         text = str(value)
         return int(text[:4]) if text[:4].isdigit() else None
 
