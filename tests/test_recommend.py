@@ -321,6 +321,21 @@ def test_more_like_this_in_a_catalog_too_small_to_cluster(data_moods: pd.DataFra
     assert all(rec.reason == f"Like '{seed.title}': closest sound" for rec in similar)
 
 
+def test_more_like_this_for_a_spotify_track_skips_its_artist_in_the_catalog(
+    moods_recommender: Recommender, data_moods: pd.DataFrame
+) -> None:
+    artist = data_moods["artist"].value_counts().index[0]  # an artist with several tracks
+    own = data_moods[data_moods["artist"] == artist].iloc[0]
+    features = {f: float(own[f]) for f in moods_recommender.features}
+    from_spotify = Recommendation(
+        "Elsewhere", f"{artist}, Guest", None, None, None, None, None, "zzz", "spotify", 1.0,
+        features=features,
+    )  # fmt: skip
+    similar = moods_recommender.more_like_this(from_spotify, k=5)
+    assert len(similar) == 5
+    assert all(not rec.artist.lower().startswith(artist.lower()) for rec in similar)
+
+
 def test_unlabelled_catalog_gets_estimated_cluster_moods() -> None:
     from core.music.catalog import spotify_features_path
 

@@ -20,6 +20,7 @@ artist codes are built on first use, so the explorer's cluster colouring does no
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import Any
@@ -71,6 +72,8 @@ def _float_or_none(value: Any) -> float | None:
 
 
 METADATA_COLUMNS = ("title", "artist", "album", "year", "genre", "mood", "popularity", "track_id")
+# What follows a track's primary artist: "A; B", "A, B", "A feat. B", "A ft. B" are A's.
+_FEATURING = r"(;|,\s| feat\. | ft\. ).*$"
 _BLOCK_ROWS = 65_536  # rows scaled at a time when building the search space (fits in cache)
 
 
@@ -183,14 +186,23 @@ class Recommender:
         return self._title_artist[1].to_numpy(object)
 
     @cached_property
-    def _artist_codes(self) -> np.ndarray:
-        """One code per primary artist ('A feat. B' and 'A; B' count as A)."""
+    def _primary_artists(self) -> tuple[np.ndarray, dict[str, int]]:
+        """A code per track for its primary artist ('A feat. B' and 'A; B' count as A), and
+        the code of each primary artist (lower case)."""
         codes, artists = pd.factorize(self._title_artist[1])  # the regex runs once per artist
-        primary = pd.Series(artists, dtype="str").str.replace(
-            r"(;|,\s| feat\. | ft\. ).*$", "", regex=True
-        )
-        primary_codes, _ = pd.factorize(primary)
-        return np.append(primary_codes, -1)[codes]
+        primary = pd.Series(artists, dtype="str").str.replace(_FEATURING, "", regex=True)
+        primary_codes, names = pd.factorize(primary)
+        return np.append(primary_codes, -1)[codes], {str(n): i for i, n in enumerate(names)}
+
+    @property
+    def _artist_codes(self) -> np.ndarray:
+        return self._primary_artists[0]
+
+    def _artist_code(self, artist: str | None) -> int | None:
+        """The catalog's code for `artist`'s primary artist; None when none of its tracks is
+        by that artist."""
+        primary = re.sub(_FEATURING, "", str(artist or "").strip().lower())
+        return self._primary_artists[1].get(primary)
 
     def _cells(self, column: str, rows: np.ndarray) -> np.ndarray:
         """Some cells of a metadata column as an object array (missing: None)."""
@@ -463,7 +475,9 @@ class Recommender:
         if row is None and not isinstance(track, Recommendation):
             raise KeyError(f"Track {key!r} is not in catalog {self.name}.")
         excluded = set(exclude) | {key} | (feedback.disliked if feedback else frozenset())
-        banned = [int(self._artist_codes[row])] if row is not None else []
+        # The seed's artist, also for a track from elsewhere (Spotify) by a catalog artist.
+        code = int(self._artist_codes[row]) if row is not None else self._artist_code(track.artist)
+        banned = [code] if code is not None else []
         seed_title = track.title if isinstance(track, Recommendation) else self._value("title", row)
         features = track.features if isinstance(track, Recommendation) else {}
         if self.uses_features and (row is not None or set(self.features) <= set(features)):
