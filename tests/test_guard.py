@@ -3,6 +3,7 @@ resumes it (two pausers at once must not wake it early)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -63,3 +64,34 @@ def test_the_last_pauser_out_resumes_the_training(fake_training, tmp_path):
     assert _state(fake_training) == "T"  # the other pauser is still measuring
     holder.wait(timeout=30)
     assert _state(fake_training) in "SR"
+
+
+def test_a_pauser_killed_inside_its_block_does_not_leave_the_training_stopped(
+    fake_training, tmp_path
+):
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # its own markers: not this test run's pause
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom core.training import guard\n"
+         f"guard.training_pids = lambda: [{fake_training}]\n"
+         "with guard.pause_training():\n    print('paused', flush=True)\n    time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1], env=env,
+    )  # fmt: skip
+    assert holder.stdout.readline().strip() == "paused"
+    assert _state(fake_training) == "T"
+    holder.kill()  # SIGKILL: no finally runs
+    holder.wait(timeout=10)
+    for _ in range(100):  # the watchdog polls twice a second
+        if _state(fake_training) in "SR":
+            break
+        time.sleep(0.1)
+    assert _state(fake_training) in "SR"
+    assert not list((tmp_path / "moodlens-training-pausers").glob("*"))  # its marker cleared
+
+
+def test_a_marker_whose_pid_now_names_another_process_is_not_a_pauser(tmp_path, monkeypatch):
+    monkeypatch.setattr(guard, "PAUSERS_DIR", tmp_path)
+    parent = os.getppid()  # alive, but not the process that wrote the marker
+    (tmp_path / str(parent)).write_text("1")  # started one tick after boot: someone else
+    (tmp_path / "1").write_text(guard._started(1) or "")  # a live pauser, really
+    assert guard._other_pausers() == [1]
+    assert not (tmp_path / str(parent)).exists()

@@ -5,16 +5,23 @@
 
 On two cores anything heavy beside the ResNet50V2 run halves it; tests, benchmarks and pilots
 wrap themselves in this so their numbers (and the run's) are measured on an idle CPU.
+
+A pauser killed inside its block (SIGKILL, the OOM killer, a session ending) runs no `finally`:
+a watchdog it starts beside itself (`python -m core.training.guard --watch ...`, in its own
+session) sees it die and lets the trainings it stopped go on, unless another pauser is inside.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 TRAINING_MODULES = ("core.train", "core.training.train")
@@ -62,7 +69,17 @@ def training_pids() -> list[int]:
 PAUSERS_DIR = Path(tempfile.gettempdir()) / "moodlens-training-pausers"
 
 
-def _alive(pid: int) -> bool:
+def _started(pid: int) -> str | None:
+    """When `pid` started (clock ticks since boot, /proc/<pid>/stat field 22), or None when
+    it is gone: with the pid it names one process, even after the pid is reused."""
+    fields = _stat_after_name(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
+
+
+def _alive(pid: int, started: str = "") -> bool:
+    """Whether `pid` runs (and is the process that started at `started`, when given)."""
+    if started:
+        return _started(pid) == started
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -72,16 +89,54 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _marker_started(marker: Path) -> str:
+    try:
+        return marker.read_text().strip()
+    except OSError:
+        return ""
+
+
 def _other_pausers() -> list[int]:
     """Live processes other than this one that are inside a `pause_training` block."""
     others = []
     for marker in PAUSERS_DIR.glob("*"):
         pid = int(marker.name) if marker.name.isdigit() else 0
-        if pid and pid != os.getpid() and _alive(pid):
+        if pid and pid != os.getpid() and _alive(pid, _marker_started(marker)):
             others.append(pid)
         elif pid != os.getpid():
             marker.unlink(missing_ok=True)  # left by a pauser that died
     return others
+
+
+def _continue(pids: Sequence[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGCONT)
+
+
+def _start_watchdog(paused: Sequence[int]) -> None:
+    """A process, in a session of its own, that lets `paused` go on if this one dies inside
+    its block (see `watch`)."""
+    with contextlib.suppress(OSError):
+        subprocess.Popen(
+            [sys.executable, "-m", "core.training.guard", "--watch", str(os.getpid()),
+             _started(os.getpid()) or "", *map(str, paused)],
+            cwd=Path(__file__).resolve().parents[2],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def watch(pauser: int, started: str, paused: Sequence[int], poll: float = 0.5) -> None:
+    """Wait while `pauser` (the process that started at `started`) is inside its block; if it
+    died there (its marker is still on disk), let `paused` go on unless another pauser is in."""
+    marker = PAUSERS_DIR / str(pauser)
+    while marker.exists() and _alive(pauser, started):
+        time.sleep(poll)
+    if marker.exists():
+        marker.unlink(missing_ok=True)
+        if not _other_pausers():
+            _continue(paused)
 
 
 def _wait_until_stopped(pid: int, timeout: float = 2.0) -> bool:
@@ -110,8 +165,11 @@ def pause_training(enabled: bool = True) -> Iterator[list[int]]:
         return
     PAUSERS_DIR.mkdir(parents=True, exist_ok=True)
     marker = PAUSERS_DIR / str(os.getpid())
-    marker.touch()
-    for pid in training_pids():
+    marker.write_text(_started(os.getpid()) or "")
+    targets = training_pids()
+    if targets:  # first, so no moment passes where this process could die unwatched
+        _start_watchdog(targets)
+    for pid in targets:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGSTOP)
             paused.append(pid)
@@ -122,6 +180,16 @@ def pause_training(enabled: bool = True) -> Iterator[list[int]]:
     finally:
         marker.unlink(missing_ok=True)
         if not _other_pausers():  # the last pauser out lets the trainings go on
-            for pid in training_pids():
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGCONT)
+            _continue(training_pids())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="the watchdog of a pause_training block")
+    parser.add_argument("--watch", nargs="+", required=True, metavar="PID",
+                        help="the pauser's pid, its start time, then the paused pids")  # fmt: skip
+    pauser, started, *paused = parser.parse_args(argv).watch
+    watch(int(pauser), started, [int(p) for p in paused])
+
+
+if __name__ == "__main__":
+    main()
