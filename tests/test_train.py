@@ -68,6 +68,7 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
     train_module.main(["--resume", str(runs_dir / "interrupted"), "--budget-hours", "100"])
     resumed = json.loads((runs_dir / "interrupted" / "state.json").read_text())
     assert resumed["epoch"] == 2 and len(resumed["history"]) == 2
+    assert not any("optimizer steps" in note for note in resumed["config"]["notes"])
     # The resumed epoch continues the same schedule on the same data order and augmentation.
     # Dropout is reseeded from (seed, epoch) too, so only float round-off may differ.
     assert resumed["history"][1]["lr"] == pytest.approx(straight["history"][1]["lr"], rel=1e-6)
@@ -108,6 +109,75 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
     model = EmotionModel.load(out / "straight.npz")
     probs = model.predict(fer.get("test")[0][:5])
     assert probs.shape == (5, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+
+
+class _Writer:
+    """Stands in for a Keras model's two save calls: writes `payload` into each file, and dies
+    half-way through the file named `dies_on`, as a kill at that moment would leave it."""
+
+    def __init__(self, payload: bytes, dies_on: str | None = None) -> None:
+        self.payload, self.dies_on = payload, dies_on
+
+    def save(self, path) -> None:
+        if path.name == self.dies_on:
+            path.write_bytes(self.payload[: len(self.payload) // 2])
+            raise KeyboardInterrupt("killed")
+        path.write_bytes(self.payload)
+
+    save_weights = save
+
+
+def _epoch(n: int, val: float) -> dict:
+    return {"epoch": n, "val_accuracy": val, "cpu_seconds": 10.0, "wall_seconds": 6.0}
+
+
+def _saved(run_dir) -> tuple[int, bytes, bytes]:
+    state = json.loads((run_dir / "state.json").read_text())
+    train_module.finish_checkpoint(run_dir, state)  # what --resume does first
+    last, best = (run_dir / "last.keras").read_bytes(), (run_dir / "best.weights.h5").read_bytes()
+    return state["epoch"], last, best
+
+
+@pytest.mark.parametrize("dies_on", ["last.pending.keras", "best.pending.weights.h5"])
+def test_a_kill_while_a_checkpoint_is_written_leaves_the_last_one_whole(tmp_path, dies_on):
+    state = {"history": [], "epoch": 0, "cpu_seconds": 0.0, "wall_seconds": 0.0,
+             "best_val_accuracy": -1.0, "best_epoch": 0}  # fmt: skip
+    train_module.save_epoch(tmp_path, _Writer(b"epoch 1 weights"), state, _epoch(1, 0.3))
+    with pytest.raises(KeyboardInterrupt):
+        train_module.save_epoch(
+            tmp_path, _Writer(b"epoch 2 weights", dies_on), state, _epoch(2, 0.4)
+        )
+    assert _saved(tmp_path) == (1, b"epoch 1 weights", b"epoch 1 weights")
+
+
+def test_a_kill_after_the_commit_is_finished_on_resume(tmp_path, monkeypatch):
+    state = {"history": [], "epoch": 0, "cpu_seconds": 0.0, "wall_seconds": 0.0,
+             "best_val_accuracy": -1.0, "best_epoch": 0}  # fmt: skip
+    train_module.save_epoch(tmp_path, _Writer(b"epoch 1 weights"), state, _epoch(1, 0.3))
+
+    def killed(run_dir, state):
+        raise KeyboardInterrupt("killed between the commit and the move")
+
+    monkeypatch.setattr(train_module, "finish_checkpoint", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_module.save_epoch(tmp_path, _Writer(b"epoch 2 weights"), state, _epoch(2, 0.4))
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "state.json").read_text())["pending"]
+    assert _saved(tmp_path) == (2, b"epoch 2 weights", b"epoch 2 weights")
+    assert "pending" not in json.loads((tmp_path / "state.json").read_text())
+    assert not list(tmp_path.glob("*.pending.*"))
+
+
+def test_a_checkpoint_ahead_of_its_state_is_noted_on_resume() -> None:
+    from types import SimpleNamespace
+
+    def model(steps: int) -> SimpleNamespace:
+        return SimpleNamespace(optimizer=SimpleNamespace(iterations=np.int64(steps)))
+
+    state = {"epoch": 12}
+    assert train_module.check_step_count(model(12 * 201), state, 201) is None
+    note = train_module.check_step_count(model(13 * 201), state, 201)
+    assert note and "2613 optimizer steps, not 2412 (+1 epochs)" in note
 
 
 def _source_run(run_dir, weights_seed: int = 1234, **config) -> list[np.ndarray]:

@@ -284,6 +284,21 @@ def load_checkpoint(run_dir: Path, config: TrainConfig, steps_per_epoch: int):
     return model
 
 
+def check_step_count(model, state: dict, steps_per_epoch: int) -> str | None:
+    """A note when the checkpoint's optimizer has not taken the steps of state.json's epochs
+    (a checkpoint written before its state, by code older than `finish_checkpoint`), else
+    None. The run goes on; the note says so in its recipe and card."""
+    steps = int(model.optimizer.iterations)
+    expected = state["epoch"] * steps_per_epoch
+    if steps == expected:
+        return None
+    return (
+        f"On resume after epoch {state['epoch']} the checkpoint had taken {steps} optimizer "
+        f"steps, not {expected} ({(steps - expected) / steps_per_epoch:+g} epochs): it was "
+        "saved without its state; the run went on from it."
+    )
+
+
 def _current_lr(model) -> float:
     import keras
 
@@ -331,16 +346,35 @@ def train_one_epoch(model, config: TrainConfig, data: TrainingData, epoch: int) 
 
 
 def save_epoch(run_dir: Path, model, state: dict, record: dict) -> None:
-    """Checkpoint after an epoch: last.keras always, best.weights.h5 on a new best, state.json
-    last (atomically), so a run killed at any moment resumes from a consistent epoch."""
+    """Checkpoint after an epoch, so a run killed at any moment resumes from a consistent
+    epoch: last.keras always and best.weights.h5 on a new best are written complete beside
+    the old ones (the old ones stay whole while a kill cuts a write short), state.json then
+    names them as pending (its atomic replace is the commit), then they replace the old ones
+    (`finish_checkpoint`, redone on resume when a kill came in between)."""
     state["history"].append(record)
     state["epoch"] = record["epoch"]
     state["cpu_seconds"] += record["cpu_seconds"]
     state["wall_seconds"] += record["wall_seconds"]
-    model.save(run_dir / "last.keras")
+    pending = {"last.keras": "last.pending.keras"}
+    model.save(run_dir / pending["last.keras"])
     if record["val_accuracy"] > state["best_val_accuracy"]:
         state["best_val_accuracy"], state["best_epoch"] = record["val_accuracy"], record["epoch"]
-        model.save_weights(run_dir / "best.weights.h5")
+        pending["best.weights.h5"] = "best.pending.weights.h5"
+        model.save_weights(run_dir / pending["best.weights.h5"])
+    state["pending"] = pending
+    _atomic_write_json(run_dir / "state.json", state)
+    finish_checkpoint(run_dir, state)
+
+
+def finish_checkpoint(run_dir: Path, state: dict) -> None:
+    """Move the checkpoint files state.json names as pending onto their names (those already
+    moved are skipped: a kill may have come between two), then drop the pending list."""
+    pending = state.pop("pending", None)
+    if not pending:
+        return
+    for final, written in pending.items():
+        if (run_dir / written).exists():
+            os.replace(run_dir / written, run_dir / final)
     _atomic_write_json(run_dir / "state.json", state)
 
 
@@ -371,12 +405,17 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     state = json.loads((run_dir / "state.json").read_text()) if resume else {}
     if state:
+        finish_checkpoint(run_dir, state)  # a kill between commit and move: finish the move
         config = resume_config(state, overrides)
     apply_threads(config.threads)
     set_precision(config.precision)
     data = load_training_data(config)
     if state:
         model = load_checkpoint(run_dir, config, data.steps_per_epoch)
+        if note := check_step_count(model, state, data.steps_per_epoch):
+            _log(note)
+            config.notes.append(note)
+            state["config"] = asdict(config)
         _log(f"resumed {run_dir} after epoch {state['epoch']}")
     else:
         source = warm_start_source(config) if config.init_from else None
