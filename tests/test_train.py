@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -69,6 +70,8 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
     resumed = json.loads((runs_dir / "interrupted" / "state.json").read_text())
     assert resumed["epoch"] == 2 and len(resumed["history"]) == 2
     assert not any("optimizer steps" in note for note in resumed["config"]["notes"])
+    # The same code trained both sessions' epochs: one entry, from epoch 1.
+    assert [v["from_epoch"] for v in resumed["code"]] == [1] and resumed["code"][0]["version"]
     # The resumed epoch continues the same schedule on the same data order and augmentation.
     # Dropout is reseeded from (seed, epoch) too, so only float round-off may differ.
     assert resumed["history"][1]["lr"] == pytest.approx(straight["history"][1]["lr"], rel=1e-6)
@@ -166,6 +169,22 @@ def test_a_kill_after_the_commit_is_finished_on_resume(tmp_path, monkeypatch):
     assert _saved(tmp_path) == (2, b"epoch 2 weights", b"epoch 2 weights")
     assert "pending" not in json.loads((tmp_path / "state.json").read_text())
     assert not list(tmp_path.glob("*.pending.*"))
+
+
+def test_the_code_that_trained_each_stretch_of_epochs_is_recorded(monkeypatch) -> None:
+    state = {"epoch": 0}
+    versions = iter(["abc123", "abc123", "def456+changes"])
+    monkeypatch.setattr(train_module, "code_version", lambda: next(versions))
+    for start in (0, 5, 9):  # three sessions: the third runs other code
+        state["epoch"] = start
+        train_module.note_code_version(state)
+    assert state["code"] == [
+        {"from_epoch": 1, "version": "abc123"},
+        {"from_epoch": 10, "version": "def456+changes"},
+    ]
+    monkeypatch.undo()
+    if (train_module.REPO_ROOT / ".git").exists():
+        assert re.fullmatch(r"[0-9a-f]{12}(\+changes)?", train_module.code_version())
 
 
 def test_a_checkpoint_ahead_of_its_state_is_noted_on_resume() -> None:

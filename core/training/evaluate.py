@@ -227,6 +227,7 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
         "cpu_hours": state["cpu_seconds"] / 3600,
         "wall_hours": state["wall_seconds"] / 3600,
         **warm_start_fields(state),
+        "code": state.get("code", []),  # the commit(s) that trained it, from which epoch
         "train_img_per_s": float(np.median([h["img_per_s"] for h in history])) if history else None,
         "metrics": metrics,
         "export": {

@@ -41,6 +41,7 @@ def progress(run_dir: Path, state: dict[str, Any] | None = None) -> dict[str, An
         "wall_hours": state["wall_seconds"] / 3600,
         "split": state["split"],
         "history": history,
+        "code": state.get("code", []),  # which commit trained which epochs
         "resume": f"python -m core.train --resume {run_dir}",
     }
 

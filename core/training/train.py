@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from core.labels import NUM_EMOTIONS
-from core.paths import RUNS_DIR
+from core.paths import REPO_ROOT, RUNS_DIR
 from core.training.batch_norm import recalibrate_batch_norm, reseed_layers
 from core.training.recipe import TrainConfig, parse_args, warm_start_source
 
@@ -190,6 +190,33 @@ class _Progress:
                     )
 
         return Progress()
+
+
+def code_version() -> str | None:
+    """The repo's commit, with "+changes" when tracked files differ from it; None outside git."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        changed = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+changes" if changed else "")
+
+
+def note_code_version(state: dict) -> None:
+    """Add to state["code"] the code this process trains with, from the epoch it starts at,
+    when it differs from the last entry: a run that spans sessions says which code trained
+    which epochs."""
+    versions = state.setdefault("code", [])
+    version = code_version()
+    if version and (not versions or versions[-1]["version"] != version):
+        versions.append({"from_epoch": state["epoch"] + 1, "version": version})
 
 
 def run_dir_for(config: TrainConfig) -> Path:
@@ -432,6 +459,7 @@ def train(
             f"{data.val_faces} val faces, {data.steps_per_epoch} steps/epoch, {config.precision}"
         )
 
+    note_code_version(state)
     stopped_by_budget = stopped_early = False
     for epoch in range(state["epoch"], config.epochs):
         if _over_budget(config, state):
