@@ -4,6 +4,7 @@ resumes it (two pausers at once must not wake it early)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -95,3 +96,20 @@ def test_a_marker_whose_pid_now_names_another_process_is_not_a_pauser(tmp_path, 
     (tmp_path / "1").write_text(guard._started(1) or "")  # a live pauser, really
     assert guard._other_pausers() == [1]
     assert not (tmp_path / str(parent)).exists()
+
+
+def test_the_stop_meter_counts_the_time_a_process_spent_stopped():
+    probe = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom core.training.guard import stopped_seconds\n"
+         "stopped_seconds()\nprint('ready', flush=True)\ntime.sleep(4)\n"
+         "print(stopped_seconds(), flush=True)\n"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert probe.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    os.kill(probe.pid, signal.SIGSTOP)
+    time.sleep(2.0)
+    os.kill(probe.pid, signal.SIGCONT)
+    stopped = float(probe.stdout.readline())
+    probe.wait(timeout=10)
+    assert 1.5 < stopped < 2.5  # the two seconds stopped, not the four it ran

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -67,6 +68,47 @@ def training_pids() -> list[int]:
 
 
 PAUSERS_DIR = Path(tempfile.gettempdir()) / "moodlens-training-pausers"
+
+
+class StopMeter:
+    """How long this process has been stopped (a pauser's SIGSTOP): a daemon thread wakes every
+    `tick` seconds, and a wake-up more than `slack` seconds late means no thread of the process
+    ran meanwhile (a busy CPU delays a waking thread by milliseconds, not a second)."""
+
+    def __init__(self, tick: float = 0.25, slack: float = 1.0) -> None:
+        self.tick, self.slack = tick, slack
+        self._stopped = 0.0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._watch, name="stop-meter", daemon=True).start()
+
+    def _watch(self) -> None:
+        last = time.monotonic()  # system time: it runs on while the process is stopped
+        while True:
+            time.sleep(self.tick)
+            now = time.monotonic()
+            late = now - last - self.tick
+            if late > self.slack:
+                with self._lock:
+                    self._stopped += late
+            last = now
+
+    @property
+    def seconds(self) -> float:
+        with self._lock:
+            return self._stopped
+
+
+_meter: StopMeter | None = None
+_meter_lock = threading.Lock()
+
+
+def stopped_seconds() -> float:
+    """Seconds this process has spent stopped since the first call (which starts the meter)."""
+    global _meter
+    with _meter_lock:
+        if _meter is None:
+            _meter = StopMeter()
+    return _meter.seconds
 
 
 def _started(pid: int) -> str | None:

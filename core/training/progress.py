@@ -18,7 +18,7 @@ from typing import Any
 from core.paths import BENCHMARK_RESULTS_DIR, REPO_ROOT, RUNS_DIR
 
 KEEP = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "cpu_seconds",
-        "wall_seconds", "img_per_s", "cores_busy", "loadavg_1min")  # fmt: skip
+        "wall_seconds", "paused_seconds", "img_per_s", "cores_busy", "loadavg_1min")  # fmt: skip
 RECORD_SUFFIX = "_progress.json"
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from core.labels import NUM_EMOTIONS
 from core.paths import REPO_ROOT, RUNS_DIR
 from core.training.batch_norm import recalibrate_batch_norm, reseed_layers
+from core.training.guard import stopped_seconds
 from core.training.recipe import TrainConfig, parse_args, warm_start_source
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -177,10 +178,12 @@ class _Progress:
         class Progress(keras.callbacks.Callback):
             def on_epoch_begin(self, _epoch, logs=None):
                 self.start, self.cpu_start = time.perf_counter(), time.process_time()
+                self.stopped_start = stopped_seconds()
 
             def on_train_batch_end(self, batch, logs=None):
                 if (batch + 1) % every == 0:
                     wall = time.perf_counter() - self.start
+                    wall = max(wall - (stopped_seconds() - self.stopped_start), 1e-9)
                     rate = (batch + 1) * batch_size / wall
                     busy = (time.process_time() - self.cpu_start) / wall
                     _log(
@@ -341,7 +344,7 @@ def train_one_epoch(model, config: TrainConfig, data: TrainingData, epoch: int) 
 
     keras.utils.set_random_seed(config.seed * 1000 + epoch)
     reseed_layers(model, config.seed * 1000 + epoch)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    cpu0, wall0, stopped0 = time.process_time(), time.perf_counter(), stopped_seconds()
     result = model.fit(
         make_dataset(data.x_train, data.y_train, config, epoch, data.sample_weights),
         initial_epoch=epoch,
@@ -355,6 +358,8 @@ def train_one_epoch(model, config: TrainConfig, data: TrainingData, epoch: int) 
         recalibrate_batch_norm(model, data.bn_faces, config.batch_size)
     val_loss, val_accuracy = model.evaluate(data.val_ds, verbose=0)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    paused = min(stopped_seconds() - stopped0, wall)
+    running = max(wall - paused, 1e-9)  # speed is measured while it ran, not while paused
     logs = {k: float(v[-1]) for k, v in result.history.items()}
     logs.update(val_loss=float(val_loss), val_accuracy=float(val_accuracy))
     return {
@@ -364,10 +369,11 @@ def train_one_epoch(model, config: TrainConfig, data: TrainingData, epoch: int) 
         "lr": _current_lr(model),
         "cpu_seconds": cpu,
         "wall_seconds": wall,
-        "img_per_s": data.steps_per_epoch * config.batch_size / wall,
-        # This process's CPU time over wall time: ~1.9 on an idle 2-core machine; lower
-        # means something else took the CPU (a starved run shows itself here).
-        "cores_busy": cpu / wall,
+        "paused_seconds": paused,  # stopped by tests/benchmarks (core.training.guard)
+        "img_per_s": data.steps_per_epoch * config.batch_size / running,
+        # This process's CPU time over its running wall time: ~1.9 on an idle 2-core
+        # machine; lower means something else took the CPU (a starved run shows itself here).
+        "cores_busy": cpu / running,
         "loadavg_1min": os.getloadavg()[0],
     }
 
