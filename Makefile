@@ -100,8 +100,7 @@ RESNET_SIZE ?= 96
 RESNET_EPOCHS ?= 60
 train-resnet: $(VENV)/.deps
 	@mkdir -p $(RESNET_RUN)
-	@if pgrep -f "^[^ ]*python[^ ]* -m core[.]train .*(--name $(RESNET_NAME)|--resume [^ ]*$(RESNET_NAME))( |$$)" \
-	    >/dev/null; then echo "already training"; \
+	@if pgrep -f "$(RESNET_MATCH)" >/dev/null; then echo "already training"; \
 	elif [ -f $(RESNET_RUN)/state.json ]; then \
 	  nohup $(BIN)/python -m core.train --resume $(RESNET_RUN) >> $(RESNET_RUN)/log.txt 2>&1 & \
 	  echo "resumed $(RESNET_RUN)"; \
@@ -129,7 +128,8 @@ ship-resnet: $(VENV)/.deps
 BUDGET ?= 0.5
 SGD = --optimizer sgd --weight-decay 5e-4
 COMPARE = --data $(FER) --budget-hours $(BUDGET)
-RESNET_PID = $$(pgrep -f "^[^ ]*python[^ ]* -m core[.]train --resume $(RESNET_RUN)( |$$)")
+RESNET_MATCH = ^[^ ]*python[^ ]* -m core[.]train .*(--name $(RESNET_NAME)|--resume [^ ]*$(RESNET_NAME))( |$$)
+RESNET_PID = $$(pgrep -f "$(RESNET_MATCH)")
 PAUSE_RESNET = pid=$(RESNET_PID); [ -z "$$pid" ] || kill -STOP $$pid; \
 	trap '[ -z "$$pid" ] || kill -CONT $$pid' EXIT; set -e
 comparison: $(VENV)/.deps
