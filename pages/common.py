@@ -202,6 +202,13 @@ def cached_photo_detector() -> FaceDetector:
     return FaceDetector.for_photos()
 
 
+def chosen_model_version() -> tuple[str, int]:
+    """The sidebar's model as (file, modification time): it changes when another model is
+    picked or the file is replaced (`make ship-resnet` while the app runs)."""
+    path = str(app_settings().models_dir / f"{st.session_state.get('model_name')}.npz")
+    return path, _modified(path)
+
+
 def model_choice(wait: bool = True) -> EmotionModel | Future | None:
     """Sidebar model picker (default: `MOODLENS_MODEL`, else the best on validation).
     Shows errors itself. With `wait=False` (the live page) a model still loading comes back
@@ -398,10 +405,11 @@ def mood_songs(
     """Songs for a face and the emotion they were chosen for, kept in the session under `key`.
 
     They are chosen again, and the mood recorded in the profile's history, only when `face`
-    (what identifies the reading), the strategy, the Spotify switch or the catalog changed;
-    with `hold` (the live page's 'Lock this mood') the last songs stay.
+    (what identifies the reading), the emotion read, the strategy, the Spotify switch, the
+    catalog or the profile changed; with `hold` (the live page's 'Lock this mood') the last
+    songs stay.
     """
-    state = (*face, strategy, use_spotify, st.session_state.get("catalog_key"))
+    state = (*face, emotion, strategy, use_spotify, st.session_state.get("catalog_key"), profile)
     stored = st.session_state.get(f"{key}_songs")
     if stored is None or (not hold and stored[0] != state):
         songs = songs_service(catalog).songs_for_mood(

@@ -24,6 +24,7 @@ from pages.common import (
     active_recommender,
     app_settings,
     cached_detector,
+    chosen_model_version,
     model_choice,
     mood_songs,
     profile_name,
@@ -46,15 +47,22 @@ profile = profile_name()
 if model is None:
     st.stop()
 
-# One analyzer per browser session and model; the frame callback runs in another thread and
-# talks to the page only through the analyzer's lock-guarded snapshot. All sessions' analyzers
-# share one budget: with more streams, each analyses fewer frames and passes the rest through.
+# One analyzer per browser session; the frame callback runs in another thread and talks to
+# the page only through the analyzer's lock-guarded snapshot. All sessions' analyzers share one
+# budget: with more streams, each analyses fewer frames and passes the rest through.
 budget = shared_budget()
-analyzer_key = f"analyzer_{st.session_state['model_name']}"
-if analyzer_key not in st.session_state:
-    st.session_state[analyzer_key] = LiveAnalyzer(model, cached_detector(), budget=budget)
-analyzer: LiveAnalyzer = st.session_state[analyzer_key]
-if analyzer.load_failed:  # model_choice has started the load again: a stream takes it up
+version = chosen_model_version()
+if "analyzer" not in st.session_state:
+    st.session_state["analyzer"] = LiveAnalyzer(model, cached_detector(), budget=budget)
+    st.session_state["analyzer_model"] = version
+analyzer: LiveAnalyzer = st.session_state["analyzer"]
+if st.session_state["analyzer_model"] != version:
+    # Another model picked, or its file replaced: the stream goes on with the new one, and
+    # forgets faces and probabilities the old one read (they would blend into the new ones).
+    analyzer.use_model(model)
+    analyzer.reset()
+    st.session_state["analyzer_model"] = version
+elif analyzer.load_failed:  # model_choice has started the load again: a stream takes it up
     analyzer.use_model(model)
 
 try:
@@ -138,6 +146,7 @@ with video_col:
             f"The live video could not start here ({error}). Use the Photo page, or "
             "run the app with `make run` on this machine."
         )
+        warm_up_models()  # the picked model still loads: a stream on a later run needs it
         st.stop()
     if st.session_state["resume_stream"]:
         if context.state.playing:

@@ -118,7 +118,7 @@ st.subheader(f"Songs for a {face.label} face")
 strategy, use_spotify = song_controls("photo")
 (recs, note), _ = mood_songs(
     "photo",
-    (picture, chosen_id),
+    (picture, model.name, chosen_id),  # another model reads the face again
     probabilities,
     face.label,
     strategy=strategy,

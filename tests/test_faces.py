@@ -59,13 +59,38 @@ def test_no_face_in_an_empty_room_or_a_black_frame(detector):
     assert not is_blank(to_gray(background(5)))
 
 
-def test_crop_at_the_frame_edge_is_clipped_not_broken():
+def test_crop_at_the_frame_edge_repeats_the_edge_instead_of_stretching_the_face():
     gray = np.arange(100 * 100, dtype=np.uint32).reshape(100, 100).astype(np.uint8)
-    crop = crop_face(gray, FaceBox(80, -10, 40, 40))
-    assert crop.shape == (33, 23)  # rows 0..33 (top clipped), columns 77..100 (right clipped)
+    crop = crop_face(gray, FaceBox(80, -10, 40, 40))  # 3 px pad: rows -13..33, columns 77..123
+    assert crop.shape == (46, 46)
+    assert np.array_equal(crop[13:, :23], gray[0:33, 77:100])  # the frame's part, unmoved
+    assert np.array_equal(crop[:13, :23], np.repeat(gray[:1, 77:100], 13, axis=0))
+    assert np.array_equal(crop[13:, 23:], np.repeat(gray[0:33, 99:], 23, axis=1))
     assert prepare_face(gray, FaceBox(80, -10, 40, 40)).shape == (48, 48)
     with pytest.raises(ImageError):
         crop_face(gray, FaceBox(200, 200, 10, 10))
+
+
+@pytest.mark.parametrize(
+    ("box", "inside"),
+    [
+        (FaceBox(0, 20, 30, 60), (slice(15, 85), slice(0, 35))),  # cut by the left edge
+        (FaceBox(70, 20, 30, 60), (slice(15, 85), slice(65, 100))),  # by the right edge
+        (FaceBox(20, 0, 60, 30), (slice(0, 35), slice(15, 85))),  # by the top
+        (FaceBox(20, 70, 60, 30), (slice(65, 100), slice(15, 85))),  # by the bottom
+    ],
+)
+def test_a_box_clipped_at_the_edge_is_squared_out_past_that_edge(box, inside):
+    """A detector box cut by the frame (30x60) would be stretched 2x to the model's square;
+    it is squared out past the edge it was cut at (60x60, 5 px pad) and that edge repeated."""
+    gray = np.random.default_rng(0).integers(0, 255, (100, 100), dtype=np.uint8)
+    crop = crop_face(gray, box)
+    assert crop.shape == (70, 70)
+    rows, cols = inside
+    part = gray[rows, cols]
+    top = 35 if box.y == 0 else 0
+    left = 35 if box.x == 0 else 0
+    assert np.array_equal(crop[top : top + part.shape[0], left : left + part.shape[1]], part)
 
 
 def test_decode_accepts_images_and_rejects_the_rest(public_test):
@@ -137,13 +162,16 @@ def test_a_small_file_declaring_gigapixels_is_refused_before_it_is_decoded():
         decode_image(_png(8_000, 6_000, bytes(8_001)))  # 48 megapixels, under Pillow's own limit
 
 
-def test_fit_width_keeps_aspect():
+def test_fit_width_bounds_the_longer_side_and_keeps_aspect():
     wide = np.zeros((1000, 4000, 3), np.uint8)
     assert fit_width(wide, 1280).shape == (320, 1280, 3)
+    tall = np.zeros((20_000, 500, 3), np.uint8)  # a 10-megapixel scroll screenshot
+    assert fit_width(tall, 1280).shape == (1280, 32, 3)
     small = np.zeros((10, 20, 3), np.uint8)
     assert fit_width(small) is small
     strip = np.zeros((1, 3000, 3), np.uint8)  # rounds to 0 rows: still one
     assert fit_width(strip, 1280).shape == (1, 1280, 3)
+    assert fit_width(np.zeros((3000, 1, 3), np.uint8), 1280).shape == (1280, 1, 3)
 
 
 def test_detect_near_follows_a_moved_face_and_reports_a_lost_one(public_test, detector, detectable):

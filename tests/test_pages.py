@@ -51,6 +51,38 @@ def test_live_page_renders_without_a_browser():
     assert not errors or "Photo page" in errors
 
 
+def _ready(model):
+    """The model a live analyzer holds, once its background load has finished."""
+    return model.result(timeout=TIMEOUT) if hasattr(model, "result") else model
+
+
+def test_live_page_hands_its_stream_a_newly_picked_model_and_forgets_the_old_readings(
+    public_test, detectable
+):
+    x, _ = public_test
+    face = next(i for cls in sorted(detectable) for i in detectable[cls])
+    app = open_page("pages/live.py")
+    analyzer = app.session_state["analyzer"]
+    first = _ready(analyzer.model).name
+    for step in range(3):  # what a playing stream would have read
+        analyzer.process(scene([x[face]], layout(1), seed=step))
+    assert analyzer.snapshot().frames_processed == 3 and analyzer.snapshot().faces
+    picker = app.selectbox(key="model_name")
+    assert picker.value == first
+    picker.select_index(1).run()
+    other = app.selectbox(key="model_name").value
+    assert other != first
+    assert not app.exception, app.exception
+    assert app.session_state["analyzer"] is analyzer  # the stream's callback keeps working
+    assert _ready(analyzer.model).name == other
+    snap = analyzer.snapshot()
+    assert snap.frames_processed == 0 and not snap.faces and not snap.timeline
+    app.run()  # a rerun with the same model keeps what it reads
+    analyzer.process(scene([x[face]], layout(1), seed=9))
+    app.run()
+    assert analyzer.snapshot().frames_processed == 1
+
+
 def test_photo_page_reads_every_face_and_recommends(public_test, detectable):
     x, _ = public_test
     ids = [i for cls in sorted(detectable) for i in detectable[cls]][:2]
@@ -89,6 +121,34 @@ def test_photo_page_reads_a_photo_once_however_often_the_page_reruns(
     _ok, other = cv2.imencode(".png", scene([x[ids[0]]], layout(1, 200)))
     app.file_uploader(key="photo_upload").upload("one.png", other.tobytes(), "image/png").run()
     assert len(calls) == 2 and "faces found" not in texts(app)
+
+
+def test_photo_songs_are_chosen_again_for_another_model_or_profile(
+    public_test, detectable, monkeypatch
+):
+    """Songs follow what was read and for whom: another model reads the face again (its label
+    may differ), another profile has its own thumbs and history; a plain rerun keeps them."""
+    from core.music.songs import SongsService
+
+    chosen = []
+    real = SongsService.songs_for_mood
+
+    def recorded(self, profile, probabilities, strategy, **kwargs):
+        chosen.append((profile, kwargs.get("emotion")))
+        return real(self, profile, probabilities, strategy, **kwargs)
+
+    monkeypatch.setattr(SongsService, "songs_for_mood", recorded)
+    app = _photo_page_with_songs(public_test, detectable)
+    assert len(chosen) == 1
+    app.run()
+    assert len(chosen) == 1
+    app.selectbox(key="model_name").select_index(1).run()
+    assert not app.exception, app.exception
+    assert len(chosen) == 2
+    label = chosen[-1][1]
+    assert app.subheader[-1].value == f"Songs for a {label} face"  # heading and songs agree
+    app.sidebar.text_input(key="profile").input("ana").run()
+    assert chosen[-1][0] == "ana" and len(chosen) == 3
 
 
 def _photo_page_with_songs(public_test, detectable) -> AppTest:

@@ -337,15 +337,40 @@ def _check_frame(frame: np.ndarray) -> None:
         raise ImageError(f"Unsupported frame shape {frame.shape}")
 
 
+def _square_at_edges(box: FaceBox, width: int, height: int) -> tuple[int, int, int, int]:
+    """`box` as (x1, y1, x2, y2), squared out past the frame edge it was clipped at: a face
+    cut by the edge keeps its proportions instead of being stretched to the model's square."""
+    x1, y1, x2, y2 = box.x, box.y, box.x + box.w, box.y + box.h
+    short = box.h - box.w
+    if short > 0 and x1 <= 0 < width - x2:
+        x1 -= short
+    elif short > 0 and x2 >= width > x1 > 0:
+        x2 += short
+    elif short < 0 and y1 <= 0 < height - y2:
+        y1 += short
+    elif short < 0 and y2 >= height > y1 > 0:
+        y2 -= short
+    return x1, y1, x2, y2
+
+
 def crop_face(gray: np.ndarray, box: FaceBox, pad: float = 0.08) -> np.ndarray:
-    """The face region grown by `pad` on each side, clipped to the frame (edge faces work)."""
+    """The face region grown by `pad` on each side; where it runs past the frame (a face at
+    the edge) the edge pixels are repeated, so the crop keeps the face's proportions."""
     height, width = gray.shape[:2]
-    dx, dy = round(box.w * pad), round(box.h * pad)
-    x1, y1 = max(0, box.x - dx), max(0, box.y - dy)
-    x2, y2 = min(width, box.x + box.w + dx), min(height, box.y + box.h + dy)
-    if x2 <= x1 or y2 <= y1:
+    x1, y1, x2, y2 = _square_at_edges(box, width, height)
+    dx, dy = round((x2 - x1) * pad), round((y2 - y1) * pad)
+    x1, y1, x2, y2 = x1 - dx, y1 - dy, x2 + dx, y2 + dy
+    inside = gray[max(0, y1) : min(height, y2), max(0, x1) : min(width, x2)]
+    if inside.size == 0:
         raise ImageError("face box lies outside the frame")
-    return gray[y1:y2, x1:x2]
+    return cv2.copyMakeBorder(
+        inside,
+        max(0, -y1),
+        max(0, y2 - height),
+        max(0, -x1),
+        max(0, x2 - width),
+        cv2.BORDER_REPLICATE,
+    )
 
 
 def prepare_face(gray: np.ndarray, box: FaceBox, pad: float = 0.08) -> np.ndarray:
@@ -438,10 +463,12 @@ def decode_image(data: bytes) -> np.ndarray:
 
 
 def fit_width(image: np.ndarray, max_width: int = 1280) -> np.ndarray:
-    """Downscale wide photos so detection and display stay fast."""
+    """Downscale large photos (their longer side to `max_width`) so detection and display
+    stay fast; a tall panorama is bounded like a wide one."""
     height, width = image.shape[:2]
-    if width <= max_width:
+    if max(width, height) <= max_width:
         return image
-    scale = max_width / width
-    size = (max_width, max(1, round(height * scale)))  # a strip 2,560x wider than tall: 1 row
+    scale = max_width / max(width, height)
+    # a strip 2,560x longer than it is wide: still 1 pixel across
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
