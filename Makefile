@@ -127,7 +127,7 @@ ship-resnet: $(VENV)/.deps
 # Each run pauses a running `make train-resnet` so budgets are measured on an idle CPU.
 BUDGET ?= 0.5
 SGD = --optimizer sgd --weight-decay 5e-4
-COMPARE = --data $(FER) --budget-hours $(BUDGET)
+COMPARE = --data $(FER) --budget-hours $(BUDGET) --restart  # each retrains from scratch
 RESNET_MATCH = ^[^ ]*python[^ ]* -m core[.]train .*(--name $(RESNET_NAME)|--resume [^ ]*$(RESNET_NAME))( |$$)
 RESNET_PID = $$(pgrep -f "$(RESNET_MATCH)")
 PAUSE_RESNET = pid=$(RESNET_PID); [ -z "$$pid" ] || kill -STOP $$pid; \
@@ -149,7 +149,7 @@ comparison: $(VENV)/.deps
 best-small-cnn: $(VENV)/.deps
 	@$(PAUSE_RESNET); \
 	$(BIN)/python -m core.train --model cnn_plus --name cnn_plus_1p5h --epochs 23 --precision bf16 \
-	  $(SGD) --lr 0.03 --warmup-epochs 0.5 --data $(FER) --budget-hours 1.5
+	  $(SGD) --lr 0.03 --warmup-epochs 0.5 --data $(FER) --budget-hours 1.5 --restart
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -272,6 +272,26 @@ def test_a_warm_restart_needs_a_run_with_a_best_checkpoint(tmp_path, capsys):
     assert "not a training run" in capsys.readouterr().err
 
 
+def test_a_new_run_never_overwrites_a_run_of_the_same_name(runs_dir, tmp_path):
+    """Starting a run whose folder holds one (say, 30 epochs of a long run) would replace its
+    checkpoints with epoch 1: refused, saying how to resume it; --restart says it is meant."""
+    run = runs_dir / "long"
+    run.mkdir(parents=True)
+    state = {"config": {"epochs": 60}, "epoch": 30}
+    (run / "state.json").write_text(json.dumps(state))
+    (run / "last.keras").write_bytes(b"thirty epochs")
+    with pytest.raises(SystemExit, match=f"epoch 30 of 60.*--resume {run}"):
+        train_module.main(_args("long", tmp_path / "models", 1))
+    assert json.loads((run / "state.json").read_text()) == state
+    assert (run / "last.keras").read_bytes() == b"thirty epochs"
+    (run / "state.json").write_text("{torn")
+    with pytest.raises(SystemExit, match=r"unreadable state\.json"):
+        train_module.main(_args("long", tmp_path / "models", 1))
+    _, _, overrides = train_module.parse_args([*_args("long", tmp_path, 1), "--restart"])
+    assert overrides == {"restart": True}
+    assert train_module.parse_args(_args("other", tmp_path, 1))[2] == {}
+
+
 def test_resume_without_state_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         train_module.parse_args(["--resume", str(tmp_path)])

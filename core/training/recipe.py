@@ -156,6 +156,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
     )  # fmt: skip
     p.add_argument("--resume", type=Path, help="continue runs/<name> exactly where it stopped")
     p.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over when runs/<name> holds a run already (without it, that is refused:\n"
+        "its checkpoints would be replaced)",
+    )
+    p.add_argument(
         "--export-interim",
         type=Path,
         metavar="RUN",
@@ -256,4 +262,4 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig | None, Path 
             warm_start_source(config)
         except ValueError as error:
             p.error(str(error))
-    return config, None, {}
+    return config, None, {"restart": True} if args.restart else {}

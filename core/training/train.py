@@ -424,17 +424,44 @@ def _over_budget(config: TrainConfig, state: dict) -> bool:
     return True
 
 
+class RunExistsError(ValueError):
+    """A new run was asked for under a name whose folder holds a run already."""
+
+
+def refuse_to_overwrite(run_dir: Path) -> None:
+    """Raise RunExistsError when `run_dir` holds a run: a fresh start would overwrite its
+    checkpoints (hours of CPU) with epoch 1. `--resume` continues it; `--restart` means it."""
+    try:
+        state = json.loads((run_dir / "state.json").read_text(encoding="utf-8"))
+        where = f"epoch {state['epoch']} of {state['config']['epochs']}"
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError):
+        where = "an unreadable state.json"
+    raise RunExistsError(
+        f"{run_dir} holds a run already ({where}). Continue it with `python -m core.train "
+        f"--resume {run_dir}`, train under another --name, or add --restart to start it over "
+        "(its checkpoints are replaced)."
+    )
+
+
 def train(
-    config: TrainConfig | None = None, resume: Path | None = None, overrides: dict | None = None
+    config: TrainConfig | None = None,
+    resume: Path | None = None,
+    overrides: dict | None = None,
+    restart: bool = False,
 ) -> Path:
     """Train `config` from scratch, or resume the run in `resume` (with `overrides` of
-    epochs/budget_hours/out); exports the model and its card when done. Returns the run dir."""
+    epochs/budget_hours/out); exports the model and its card when done. Returns the run dir.
+    A new run never replaces one of the same name unless `restart` (RunExistsError)."""
     from core.emotion.architectures import ArchSpec
     from core.training.export import export
 
     if resume is None and config is None:
         raise ValueError("give a config to train or a run directory to resume")
     run_dir = resume or run_dir_for(config)
+    if resume is None and not restart:
+        refuse_to_overwrite(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state = json.loads((run_dir / "state.json").read_text()) if resume else {}
     if state:
@@ -506,10 +533,14 @@ def main(argv: list[str] | None = None) -> None:
     from core.training.export import export_interim
 
     config, resume, overrides = parse_args(argv)
+    restart = overrides.pop("restart", False)
     if overrides.pop("export_interim", False):
         export_interim(resume, overrides.get("out"), overrides.get("format"))
-    else:
-        train(config, resume, overrides)
+        return
+    try:
+        train(config, resume, overrides, restart=restart)
+    except RunExistsError as error:
+        raise SystemExit(f"core.train: {error}") from None
 
 
 if __name__ == "__main__":
