@@ -146,6 +146,11 @@ def model_loading(path: str, start: bool = True) -> Future:
     with _loads_lock:
         future = _loads.get(load)
         if future is None or (future.done() and future.exception() is not None):
+            if replaced := [key for key in _loads if key[0] == path and key != load]:
+                for key in replaced:  # the file was replaced: its old model is let go
+                    del _loads[key]
+                    _started.discard(key)
+                _cached_model.clear()  # the other models stay in `_loads`: back at once
             future = _loads[load] = Future()
             _started.discard(load)
         if start and load not in _started:

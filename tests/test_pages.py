@@ -319,3 +319,8 @@ def test_a_model_file_replaced_while_the_app_runs_is_loaded_again(tmp_path):
     app.run()
     assert not app.exception, app.exception
     assert app.markdown[0].value != first and app.markdown[0].value.endswith("cnn_swap")
+    from pages import common
+
+    assert [key for key in common._loads if key[0] == str(copy)] == [
+        (str(copy), copy.stat().st_mtime_ns)
+    ]  # the replaced file's old model is let go, not kept for the life of the server
