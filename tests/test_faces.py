@@ -358,3 +358,36 @@ def test_one_detector_serves_several_streams_at_once(public_test, detector):
         t.join()
     for k, got in results.items():
         assert got == [expected[(k + j) % 4] for j in range(8)]
+
+
+def test_the_shared_haar_cascade_runs_one_thread_at_a_time():
+    """Every live stream's thread shares one detector; OpenCV's cascade is not thread-safe."""
+    import threading
+    import time
+
+    detector = FaceDetector(backend="haar")
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    class CountingCascade:
+        def detectMultiScale(self, image, **options):
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.02)
+            with guard:
+                inside[0] -= 1
+            return ()
+
+    detector._cascade = CountingCascade()
+    frame = np.full((240, 320, 3), 128, np.uint8)
+    near = FaceBox(100, 60, 80, 80)
+    threads = [
+        threading.Thread(target=detector.detect if i % 2 else detector.detect_near, args=args)
+        for i, args in enumerate([(frame, near), (frame,)] * 4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1

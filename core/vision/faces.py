@@ -9,6 +9,7 @@ import contextlib
 import functools
 import io
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +130,9 @@ class FaceDetector:
         self.backend = "blazeface" if self._net is not None else "haar"
         self.runtime = self._net.runtime if self._net is not None else "opencv-haar"
         self._cascade = self._load_cascade(cascade_path) if self._net is None else None
+        # One cascade serves every stream's thread, and its detectMultiScale is not thread-safe
+        # (it mutates the classifier's internal buffers: opencv/opencv#4287).
+        self._cascade_lock = threading.Lock()
 
     @staticmethod
     def _load_cascade(cascade_path: str | Path | None) -> cv2.CascadeClassifier:
@@ -144,6 +148,11 @@ class FaceDetector:
                 "opencv-python-headless 4.x (5.x wheels no longer ship the Haar cascades)."
             )
         return cascade
+
+    def _haar(self, image: np.ndarray, **options) -> np.ndarray:
+        """The cascade's detections in `image`, one thread at a time."""
+        with self._cascade_lock:
+            return self._cascade.detectMultiScale(image, **options)
 
     @classmethod
     def for_photos(cls, **options) -> FaceDetector:
@@ -167,7 +176,7 @@ class FaceDetector:
         )
         small = cv2.equalizeHist(small)
         min_side = max(24, round(min(small.shape) * self.min_face_fraction))
-        found = self._cascade.detectMultiScale(
+        found = self._haar(
             small,
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
@@ -249,7 +258,7 @@ class FaceDetector:
         roi = cv2.equalizeHist(roi)
         low = max(24, round(box.w * scale * 0.75))
         high = max(low + 1, min(round(box.w * scale * 1.3), *roi.shape[:2]))
-        found = self._cascade.detectMultiScale(
+        found = self._haar(
             roi,
             scaleFactor=1.1,
             minNeighbors=max(2, self.min_neighbors - 2),
