@@ -201,6 +201,21 @@ def test_serving_caches_the_onnx_graph_and_later_loads_skip_tensorflow(
     np.testing.assert_allclose(np.array(second["p"]), expected, atol=1e-3)
 
 
+def test_a_changed_converter_makes_cached_graphs_stale(tmp_path, monkeypatch):
+    """A fix to the ONNX converter must reach servers that cached the old graphs."""
+    from core.emotion import onnx_cache
+    from core.emotion.cards import default_model_path
+
+    path = default_model_path()
+    before = onnx_cache.cache_file(path, tmp_path)
+    assert onnx_cache.cache_file(path, tmp_path) == before  # the same model and converter
+    fixed = tmp_path / "onnx_runtime.py"
+    fixed.write_bytes(onnx_cache.CONVERTER.read_bytes() + b"\n# a fix\n")
+    monkeypatch.setattr(onnx_cache, "CONVERTER", fixed)
+    after = onnx_cache.cache_file(path, tmp_path)
+    assert after != before and after.name.startswith(path.stem + "-")
+
+
 def test_a_damaged_serving_cache_is_rebuilt_and_keras_runtime_skips_it(tmp_path, monkeypatch):
     from core.emotion.cards import default_model_path
     from core.emotion.onnx_cache import cache_file, load_for_serving

@@ -6,9 +6,10 @@
 Importing TensorFlow and rebuilding a Keras model costs a fresh server ~4 s of CPU before
 its first label, although inference runs on ONNX Runtime anyway (core.emotion.onnx_runtime).
 The first load of a model converts it (checked against Keras, as always) and writes
-`<cache>/<name>-<sha256 of the .npz>.onnx`; later loads read only that. A changed `.npz` gets
-a new file; a cache file that cannot be read is rebuilt. The cache is the git-ignored
-`.cache/models/` (MOODLENS_CACHE_DIR to move it); nothing leaves the machine.
+`<cache>/<name>-<sha256 of the .npz and the converter>.onnx`; later loads read only that. A
+changed `.npz` (or converter) gets a new file; a cache file that cannot be read is rebuilt.
+The cache is the git-ignored `.cache/models/` (MOODLENS_CACHE_DIR to move it); nothing leaves
+the machine.
 """
 
 from __future__ import annotations
@@ -35,10 +36,16 @@ def cache_dir(environ: dict[str, str] | None = None) -> Path:
     return Path(value).expanduser() / "models" if value else DEFAULT_CACHE
 
 
+# The converter that writes the graphs: a change to it (a fix) makes every cached graph stale.
+CONVERTER = Path(__file__).with_name("onnx_runtime.py")
+
+
 def cache_file(path: Path, folder: Path) -> Path:
-    """Where the ONNX graph of the model at `path` (this exact content) is cached."""
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-    return folder / f"{Path(path).name.split('.')[0]}-{digest}.onnx"
+    """Where the ONNX graph of the model at `path` (this exact content, converted by this
+    exact converter) is cached."""
+    digest = hashlib.sha256(Path(path).read_bytes())
+    digest.update(CONVERTER.read_bytes())
+    return folder / f"{Path(path).name.split('.')[0]}-{digest.hexdigest()[:16]}.onnx"
 
 
 class _Session:
