@@ -22,7 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import core  # noqa: F401
 from core.emotion.model import EmotionModel
 from core.paths import MODELS_DIR, fer2013_npz
-from core.training.evaluate import SPLIT_NAMES, classification_metrics, measure_latency
+from core.training.evaluate import (
+    SPLIT_NAMES,
+    classification_metrics,
+    measure_latency,
+    write_json_atomically,
+)
 from core.training.fer_data import load_fer, unseen_mask
 
 FER_VERSION = "25.10.3"
@@ -95,7 +100,7 @@ def main() -> None:
         "latency": measure_latency(model),
         "reproduce": {"evaluate": "python benchmarks/fer_peer.py"},
     }
-    args.out.write_text(json.dumps(card, indent=1))
+    write_json_atomically(args.out, card)
     print(
         json.dumps(
             {

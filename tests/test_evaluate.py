@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from core.labels import EMOTIONS
 from core.training.evaluate import classification_metrics, main
@@ -75,3 +76,62 @@ def test_tencrop_tta_averages_the_models_answers_over_the_ten_views(shipped_mode
     np.testing.assert_allclose(averaged, np.mean(by_view, axis=0), atol=1e-6)
     np.testing.assert_allclose(averaged.sum(axis=1), 1.0, atol=1e-4)
     assert not np.allclose(averaged, predict_with_tta(shipped_model, x, "none"), atol=1e-3)
+
+
+def _run_with_duplicates(tmp_path, public_test):
+    """A run folder and a small npz whose carved validation holds copies of training faces."""
+    from dataclasses import asdict
+
+    from core.training.fer_data import carve_validation
+    from core.training.recipe import TrainConfig
+
+    x, y = public_test
+    x_train, y_train, x_test, y_test = x[:300].copy(), y[:300], x[300:340], y[300:340]
+    train_idx, val_idx = carve_validation(y_train, 0.1, 1234)
+    for k in range(4):  # validation faces that are byte-identical to training faces
+        x_train[val_idx[3 * k]] = x_train[train_idx[5 * k + 1]]
+    data = tmp_path / "faces.npz"
+    np.savez(data, x_train=x_train, y_train=y_train, x_val=x_test, y_val=y_test)
+    config = asdict(TrainConfig(model="cnn", data=str(data), name="dup", epochs=2))
+    run_dir = tmp_path / "runs" / "dup"
+    run_dir.mkdir(parents=True)
+    state = {"config": config, "epoch": 2, "best_epoch": 2, "history": [], "cpu_seconds": 1.0,
+             "wall_seconds": 1.0, "finished": True, "split": {"train": 270, "val": 30}}  # fmt: skip
+    (run_dir / "state.json").write_text(json.dumps(state))
+    return data, run_dir, x_train[train_idx], x_train[val_idx], y_train[val_idx]
+
+
+def test_the_card_reports_validation_without_faces_training_saw_and_validation_tta(
+    tmp_path, public_test
+):
+    import shutil
+
+    from core.emotion.model import EmotionModel
+    from core.paths import MODELS_DIR
+    from core.training.evaluate import evaluate, load_split, write_card
+
+    data, run_dir, x_seen, x_val, y_val = _run_with_duplicates(tmp_path, public_test)
+    model_path = tmp_path / "models" / "dup.npz"
+    model_path.parent.mkdir()
+    shutil.copy(MODELS_DIR / "cnn.npz", model_path)
+    card = json.loads(write_card(model_path, run_dir, str(data)).read_text())
+    metrics = card["metrics"]
+
+    seen = {face.tobytes() for face in x_seen}
+    unseen = np.array([face.tobytes() not in seen for face in x_val])
+    assert (~unseen).sum() >= 4
+    model = EmotionModel.load(model_path)
+    expected = evaluate(model, x_val[unseen], y_val[unseen])
+    assert metrics["val_unseen"]["n"] == unseen.sum() == card["data"]["counts"]["val_unseen"]
+    assert metrics["val_unseen"]["duplicates_of_training"] == (~unseen).sum()
+    assert metrics["val_unseen"]["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-6)
+    assert metrics["val"]["n"] == len(x_val)
+    x_unseen, y_unseen = load_split(data, "val_unseen")
+    assert np.array_equal(x_unseen, x_val[unseen]) and np.array_equal(y_unseen, y_val[unseen])
+    # The TTA choice can be made on validation: flip and ten-crop there as on PublicTest.
+    for tta in ("flip", "tencrop"):
+        want = evaluate(model, x_val, y_val, tta)["accuracy"]
+        assert metrics[f"val_tta_{tta}"]["accuracy"] == pytest.approx(want, abs=1e-6)
+        assert metrics[f"val_unseen_tta_{tta}"]["n"] == unseen.sum()
+        assert f"test_tta_{tta}" in metrics
+    assert not list(model_path.parent.glob("*.tmp"))

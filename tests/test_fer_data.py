@@ -102,3 +102,17 @@ def test_class_weights_favour_rare_classes():
     assert np.isclose(np.mean([weights[c] for c in labels]), 1.0)
     flat = class_weights(labels, power=0.0)
     assert np.allclose([flat[0], flat[1], flat[2]], 1.0)
+
+
+def test_unseen_mask_finds_exact_byte_duplicates_in_any_reference_array():
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (30, 48, 48), dtype=np.uint8)
+    other = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    val = rng.integers(0, 256, (10, 48, 48), dtype=np.uint8)
+    val[2], val[7], val[9] = train[4], train[29], other[1]
+    val[5] = train[0]
+    val[5, 10, 10] ^= 1  # one pixel off: not a duplicate
+    val[6] = val[3]  # repeated within validation only: still unseen
+    assert np.flatnonzero(~unseen_mask(val, [train])).tolist() == [2, 7]
+    assert np.flatnonzero(~unseen_mask(val, [train, other])).tolist() == [2, 7, 9]
+    assert unseen_mask(val, []).all() and unseen_mask(val[:0], [train]).shape == (0,)

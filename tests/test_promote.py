@@ -136,3 +136,33 @@ def test_the_source_of_a_tracked_card_is_a_git_show_that_reads_it() -> None:
         source.split(), cwd=MODELS_DIR, capture_output=True, text=True, check=True
     ).stdout
     assert json.loads(shown)["name"] == SHIPPED
+
+
+def test_a_finished_run_without_a_card_says_how_to_export_it(models: Path, tmp_path: Path):
+    run_dir = tmp_path / "runs" / RUN
+    run_dir.mkdir(parents=True)
+    state = {"epoch": 60, "config": {"epochs": 60}, "finished": True}
+    (run_dir / "state.json").write_text(json.dumps(state))
+    with pytest.raises(PromoteError, match=r"finished .* no model or card yet") as refused:
+        promote(RUN, SHIPPED, models, runs_dir=tmp_path / "runs")
+    assert f"python -m core.train --resume {run_dir}" in str(refused.value)
+    assert "could not be read" not in str(refused.value)
+
+
+def test_a_kill_while_the_card_is_written_leaves_the_shipped_card_whole(
+    models: Path, monkeypatch
+) -> None:
+    _add_run(models, val_accuracy=0.65)
+    before = {p.name: p.read_bytes() for p in models.iterdir()}
+    write_text = Path.write_text
+
+    def killed_halfway(path: Path, text: str, *args, **kwargs) -> int:
+        write_text(path, text[: len(text) // 2], *args, **kwargs)
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(Path, "write_text", killed_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        promote(RUN, SHIPPED, models)
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in models.iterdir()} == before
+    assert json.loads((models / f"{SHIPPED}.json").read_text())["name"] == SHIPPED

@@ -349,3 +349,73 @@ def test_card_train_command_reproduces_the_recipe(extra):
     assert command.startswith("python -m core.train ")
     again, _, _ = train_module.parse_args(command.split()[3:])
     assert asdict(again) == asdict(config)
+
+
+def test_an_interim_card_is_written_from_the_overridden_recipe(tmp_path, monkeypatch):
+    """`--export-interim --out DIR --export-format int8`: the card's recipe and train command
+    (read from the snapshot's state.json) say so; the run's own state.json is untouched."""
+    from dataclasses import asdict
+
+    from core.emotion import architectures
+    from core.training import export as export_module
+
+    run = tmp_path / "runs" / "long"
+    run.mkdir(parents=True)
+    (run / "best.weights.h5").write_bytes(b"best so far")
+    config = train_module.TrainConfig(model="cnn", data="fer.npz", name="long", epochs=60)
+    state = {"config": asdict(config), "epoch": 20, "best_epoch": 18, "finished": False}
+    (run / "state.json").write_text(json.dumps(state))
+    seen = {}
+
+    def fake_export(snapshot, model, spec, config):
+        seen["state"] = json.loads((snapshot / "state.json").read_text())
+        model_path = tmp_path / "out" / f"{config.name}.npz"
+        model_path.parent.mkdir()
+        (model_path.with_suffix(".json")).write_text(json.dumps({"reproduce": {}}))
+        return model_path
+
+    monkeypatch.setattr(export_module, "export", fake_export)
+    monkeypatch.setattr(architectures, "build_model", lambda spec: None)
+    monkeypatch.setattr(train_module, "set_precision", lambda precision: None)
+    export_module.export_interim(run, str(tmp_path / "out"), "int8")
+
+    recipe = seen["state"]["config"]
+    assert (recipe["out"], recipe["export_format"]) == (str(tmp_path / "out"), "int8")
+    assert "--export-format int8" in train_command(recipe)
+    assert {k: v for k, v in seen["state"].items() if k != "config"} == {
+        k: v for k, v in state.items() if k != "config"
+    }
+    assert json.loads((run / "state.json").read_text()) == state
+    card = json.loads((tmp_path / "out" / "long.json").read_text())
+    assert card["reproduce"]["card"].endswith(f"--export-interim {run} --export-format int8")
+
+
+def test_the_code_version_is_dirty_only_when_code_differs(tmp_path, monkeypatch) -> None:
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=tmp_path, check=True, capture_output=True,
+        )  # fmt: skip
+
+    files = {"core/train.py": "x = 1\n", "app.py": "", "README.md": "# r\n",
+             "results/run_progress.json": "{}", "models/cnn.json": "{}"}  # fmt: skip
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "first")
+    monkeypatch.setattr(train_module, "REPO_ROOT", tmp_path)
+    clean = train_module.code_version()
+    assert clean and re.fullmatch(r"[0-9a-f]{12}", clean)
+    for name in ("README.md", "results/run_progress.json", "models/cnn.json"):
+        (tmp_path / name).write_text("changed, but not code")
+    (tmp_path / "notes.txt").write_text("untracked")
+    assert train_module.code_version() == clean
+    (tmp_path / "core" / "train.py").write_text("x = 2\n")
+    assert train_module.code_version() == clean + "+changes"

@@ -6,7 +6,8 @@
 
 Splits: `test` is FER2013 PublicTest (x_val in the shared npz, or x_test in an npz holding only
 a test set); `test_unseen` is PublicTest minus the images that also appear in Training; `val` is
-the validation split carved from Training (same seed as core.train); `train` is the rest.
+the validation split carved from Training (same seed as core.train); `val_unseen` is that split
+minus the faces byte-identical to one in the rest of Training; `train` is the rest.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SPLIT_NAMES = {
     "train": "FER2013 Training minus the carved validation split",
     "val": "validation split carved from FER2013 Training (stratified, seeded)",
+    "val_unseen": "the carved validation split without the faces that also appear in the rest "
+    "of Training (FER2013 Training holds byte-identical duplicates)",
     "test": "FER2013 PublicTest (all images)",
     "test_unseen": "FER2013 PublicTest without the images that also appear in Training",
 }
@@ -94,6 +97,9 @@ def load_split(
         return x, y
     x, y = splits.get("train")
     train_idx, val_idx = carve_validation(y, val_fraction, seed)
+    if split == "val_unseen":
+        keep = unseen_mask(x[val_idx], [x[train_idx]])
+        return x[val_idx][keep], y[val_idx][keep]
     idx = val_idx if split == "val" else train_idx
     return x[idx], y[idx]
 
@@ -134,6 +140,36 @@ def predict_with_tta(model, faces: np.ndarray, tta: str = "none") -> np.ndarray:
 def evaluate(model, x: np.ndarray, y: np.ndarray, tta: str = "none") -> dict:
     """Accuracy, macro-F1, per-class metrics and confusion of `model` on (x, y)."""
     return classification_metrics(y, predict_with_tta(model, x, tta))
+
+
+def split_metrics(
+    model, name: str, x: np.ndarray, y: np.ndarray, unseen: np.ndarray | None = None
+) -> dict:
+    """Metrics of split `name` without TTA and with each TTA (`<name>_tta_<mode>`), and the
+    same on its faces not seen in training (`<name>_unseen...`, from the same predictions)
+    when an `unseen` mask is given."""
+    metrics = {}
+    for tta in TTA_MODES:
+        suffix = "" if tta == "none" else f"_tta_{tta}"
+        probabilities = predict_with_tta(model, x, tta)
+        metrics[name + suffix] = classification_metrics(y, probabilities)
+        if unseen is not None:
+            metrics[f"{name}_unseen{suffix}"] = classification_metrics(
+                y[unseen], probabilities[unseen]
+            )
+    return metrics
+
+
+def write_json_atomically(path: Path, payload: object) -> None:
+    """Write `payload` as JSON to `path` whole or not at all: a temp file in the same folder,
+    then os.replace (a reader or a kill never sees a half-written card)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def warm_start_fields(state: dict) -> dict:
@@ -179,22 +215,21 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
     model = EmotionModel.load(model_path)
     splits = load_fer(data)
     metrics = {}
-    for split in ("train", "val"):
-        x, y = load_split(data, split, config["seed"], config["val_fraction"])
-        if config.get("limit"):
-            x, y = x[: config["limit"]], y[: config["limit"]]
-        metrics[split] = evaluate(model, x, y)
+    x_train, y_train = load_split(data, "train", config["seed"], config["val_fraction"])
+    x_val, y_val = load_split(data, "val", config["seed"], config["val_fraction"])
+    # Validation faces byte-identical to a face of the carved training part (any label).
+    val_unseen = unseen_mask(x_val, [x_train])
+    if config.get("limit"):
+        x_train, y_train = x_train[: config["limit"]], y_train[: config["limit"]]
+        x_val, y_val = x_val[: config["limit"]], y_val[: config["limit"]]
+        val_unseen = val_unseen[: config["limit"]]
+    metrics["train"] = evaluate(model, x_train, y_train)
+    metrics.update(split_metrics(model, "val", x_val, y_val, val_unseen))
+    metrics["val_unseen"]["duplicates_of_training"] = int((~val_unseen).sum())
     if "test" in splits.arrays:
         x_test, y_test = splits.get("test")
         unseen = unseen_mask(x_test, [splits.get("train")[0]]) if "train" in splits.arrays else None
-        for tta in TTA_MODES:
-            suffix = "" if tta == "none" else f"_tta_{tta}"
-            probabilities = predict_with_tta(model, x_test, tta)
-            metrics["test" + suffix] = classification_metrics(y_test, probabilities)
-            if unseen is not None:
-                metrics["test_unseen" + suffix] = classification_metrics(
-                    y_test[unseen], probabilities[unseen]
-                )
+        metrics.update(split_metrics(model, "test", x_test, y_test, unseen))
         fp32_path = run_dir / "best_fp32.keras"
         if fp32_path.exists():
             fp32 = EmotionModel.load(fp32_path)
@@ -251,7 +286,7 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
         },
     }
     card_path = model_path.with_suffix(".json")
-    card_path.write_text(json.dumps(card, indent=1))
+    write_json_atomically(card_path, card)
     return card_path
 
 

@@ -6,6 +6,7 @@ python -m core.train --export-interim runs/<name>   # the best epoch of a run st
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ def export_interim(run_dir: Path, out: str | None = None, export_format: str | N
     import tempfile
 
     from core.emotion.architectures import ArchSpec, build_model
+    from core.training.evaluate import write_json_atomically
 
     state = json.loads((run_dir / "state.json").read_text())
     changes = {"out": out, "export_format": export_format}
@@ -63,7 +65,9 @@ def export_interim(run_dir: Path, out: str | None = None, export_format: str | N
         # Copy first: a running trainer may rewrite best.weights.h5 at the end of an epoch.
         snapshot = Path(tmp)
         shutil.copy(run_dir / "best.weights.h5", snapshot / "best.weights.h5")
-        (snapshot / "state.json").write_text(json.dumps(state))
+        # The snapshot carries the overridden recipe: the card's `recipe` and `reproduce`
+        # lines are read from it (the run's own state.json is left as it is).
+        (snapshot / "state.json").write_text(json.dumps({**state, "config": asdict(config)}))
         for pilot in ("pilot.json", "accuracy_pilot.json"):
             if (run_dir / pilot).exists():
                 shutil.copy(run_dir / pilot, snapshot / pilot)
@@ -80,5 +84,5 @@ def export_interim(run_dir: Path, out: str | None = None, export_format: str | N
     if export_format:
         command += f" --export-format {export_format}"
     card["reproduce"]["card"] = command
-    card_path.write_text(json.dumps(card, indent=1))
+    write_json_atomically(card_path, card)
     return model_path

@@ -23,6 +23,7 @@ from typing import Any
 from core.analytics.comparison import run_summary
 from core.emotion.cards import RANKING_SPLIT, CardError, read_card
 from core.paths import MODELS_DIR, RUNS_DIR
+from core.training.evaluate import write_json_atomically
 
 
 class PromoteError(RuntimeError):
@@ -77,16 +78,21 @@ def promoted_card(new: dict[str, Any], old: dict[str, Any], into: str, source: s
     }
 
 
-def _still_training(run_dir: Path) -> str | None:
+def _why_no_card(run_dir: Path) -> str | None:
     """Why a run without a card cannot ship yet, from its checkpoint folder: the epoch it has
-    reached and how to resume it; None when the folder says nothing."""
+    reached and how to resume it, or that it finished without exporting and how to export it;
+    None when the folder says nothing."""
     try:
         state = json.loads((run_dir / "state.json").read_text(encoding="utf-8"))
         done, planned = int(state["epoch"]), int(state["config"]["epochs"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if state.get("finished"):
-        return None
+        return (
+            f"{run_dir.name} finished (epoch {done} of {planned} in {run_dir}) but has no "
+            f"model or card yet. Export it with `python -m core.train --resume {run_dir}`, "
+            "then promote it."
+        )
     return (
         f"{run_dir.name} has not ended: epoch {done} of {planned} in {run_dir}. Resume it with "
         f"`python -m core.train --resume {run_dir}` and promote it when it has written its card."
@@ -103,7 +109,7 @@ def promote(run_name: str, into: str, models_dir: Path = MODELS_DIR, note: str |
     old_card, old_model = models_dir / f"{into}.json", models_dir / f"{into}.npz"
     if run_name == into:
         raise PromoteError("The run already ships under that name.")
-    if not new_card.exists() and (reason := _still_training(Path(runs_dir) / run_name)):
+    if not new_card.exists() and (reason := _why_no_card(Path(runs_dir) / run_name)):
         raise PromoteError(reason)
     try:
         new, old = read_card(new_card), read_card(old_card)
@@ -123,7 +129,7 @@ def promote(run_name: str, into: str, models_dir: Path = MODELS_DIR, note: str |
             "model stays (pass --even-if-worse to replace it anyway)."
         )
     card = promoted_card(dict(new.data), dict(old.data), into, card_source(old_card), note)
-    old_card.write_text(json.dumps(card, indent=1), encoding="utf-8")
+    write_json_atomically(old_card, card)
     os.replace(new_model, old_model)
     new_card.unlink()
     return {

@@ -195,8 +195,16 @@ class _Progress:
         return Progress()
 
 
+# The tracked files that make the code a run trains with (results, cards and docs do not).
+CODE_PATHS = (
+    "core", "pages", "app.py", "benchmarks", "deploy", "*.py", "pyproject.toml",
+    "requirements*.txt",
+)  # fmt: skip
+
+
 def code_version() -> str | None:
-    """The repo's commit, with "+changes" when tracked files differ from it; None outside git."""
+    """The repo's commit, with "+changes" when tracked code (`CODE_PATHS`) differs from it;
+    None outside git."""
     import subprocess
 
     def git(*args: str) -> str:
@@ -206,7 +214,7 @@ def code_version() -> str | None:
 
     try:
         commit = git("rev-parse", "--short=12", "HEAD")
-        changed = bool(git("status", "--porcelain", "--untracked-files=no"))
+        changed = bool(git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS))
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("+changes" if changed else "")
