@@ -75,6 +75,9 @@ except SettingsError as error:
 # a reconnect (the viewer's replica went away and nginx sent the browser to another one, or the
 # page was reloaded): it mounts a fresh streamer (the old one holds the dead connection) and
 # presses its Start button in the browser, once, as the viewer would (see `press_start_once`).
+# Only in the tab whose viewer pressed Start: the tab's sessionStorage remembers it (a reload
+# or a reconnect keeps it; a bookmark, a shared link or another browser has none), so a URL
+# with ?stream=on never turns a camera on by itself.
 if "stream_token" not in st.session_state:
     st.session_state["stream_token"] = uuid.uuid4().hex[:8]
     st.session_state["resume_stream"] = st.query_params.get("stream") == "on"
@@ -85,10 +88,11 @@ if "stream_token" not in st.session_state:
 # server answered one of them, and each of the others failed ICE 15 s later before it tried
 # again (measured: first label 22-38 s after a reconnect, none within 60 s on a busy CPU).
 # A press starts exactly one. The script is keyed by the streamer, so a rerun never presses twice.
+CAMERA_ON_KEY = "moodlens-camera-on"
 PRESS_START_JS = """<script>
 (() => {
   const key = "moodlens-press-start-%(token)s";
-  if (window[key]) return;
+  if (window[key] || sessionStorage.getItem("%(camera_on)s") !== "1") return;
   window[key] = true;
   const deadline = Date.now() + 30000;
   let seenSince = null;
@@ -107,10 +111,18 @@ PRESS_START_JS = """<script>
 
 def press_start_once() -> None:
     """In the browser: press the streamer's Start button once it has been on the page for
-    half a second (the camera permission is the site's, already given before the reconnect)."""
+    half a second, if this tab's viewer had pressed it (the camera permission is the site's,
+    already given before the reconnect)."""
     st.html(
-        PRESS_START_JS % {"token": st.session_state["stream_token"]}, unsafe_allow_javascript=True
+        PRESS_START_JS % {"token": st.session_state["stream_token"], "camera_on": CAMERA_ON_KEY},
+        unsafe_allow_javascript=True,
     )
+
+
+def remember_camera_on(on: bool) -> None:
+    """In the browser: whether this tab's viewer has the camera on (see `press_start_once`)."""
+    action = f'setItem("{CAMERA_ON_KEY}", "1")' if on else f'removeItem("{CAMERA_ON_KEY}")'
+    st.html(f"<script>sessionStorage.{action};</script>", unsafe_allow_javascript=True)
 
 
 video_col, panel_col = st.columns([3, 2], gap="large")
@@ -168,10 +180,13 @@ with video_col:
         )
 
 if context.state.playing:
+    remember_camera_on(True)
     if st.query_params.get("stream") != "on":
         st.query_params["stream"] = "on"
-elif not st.session_state["resume_stream"] and "stream" in st.query_params:
-    del st.query_params["stream"]  # stopped here: a reload does not start the camera
+elif not st.session_state["resume_stream"]:
+    remember_camera_on(False)  # stopped here: a reload does not start the camera
+    if "stream" in st.query_params:
+        del st.query_params["stream"]
 
 strategy_key = "live"
 # Poll only while a stream plays: an open page with the camera stopped costs the server nothing.

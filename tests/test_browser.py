@@ -204,6 +204,26 @@ def test_three_tabs_stream_at_once_and_none_stops(app_url, happy_video):
             expect(webrtc.get_by_role("button", name="Stop")).to_be_visible()
 
 
+def test_a_link_that_asks_to_resume_never_starts_a_camera_but_a_reload_of_its_tab_does(
+    app_url, happy_video
+):
+    """`?stream=on` in a bookmark or a shared link opened in a browser that allowed the camera
+    must not stream by itself; the tab whose viewer pressed Start resumes after a reload."""
+    with chromium(happy_video) as page:
+        page.goto(f"{app_url}/live?stream=on", wait_until="domcontentloaded")
+        webrtc = page.frame_locator('iframe[title*="webrtc_streamer"]')
+        start = webrtc.get_by_role("button", name="Start")
+        start.wait_for(timeout=90_000)
+        page.wait_for_timeout(4000)  # a resume presses Start 0.5 s after it shows
+        expect(start).to_be_visible()
+        expect(webrtc.get_by_role("button", name="Stop")).to_have_count(0)
+        start.click()
+        page.get_by_text(re.compile(r"Detected: \w+")).first.wait_for(timeout=90_000)
+        page.reload(wait_until="domcontentloaded")
+        page.get_by_text(re.compile(r"Detected: \w+")).first.wait_for(timeout=90_000)
+        expect(webrtc.get_by_role("button", name="Stop")).to_be_visible()
+
+
 def test_a_viewer_whose_replica_dies_reconnects_to_the_other_and_streams_again(
     happy_video, tmp_path
 ):
