@@ -308,6 +308,114 @@ def test_label_cli_reports_unusable_input(
     assert "not found" in capsys.readouterr().err
 
 
+def test_an_empty_feature_column_is_a_catalog_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.music.catalog import main
+    from core.music.moods import label_moods, train_mood_model
+
+    model = train_mood_model(load_catalog(requires(data_moods_path())))
+    empty_liveness = FEATURE_VALUES.split(",")
+    empty_liveness[AUDIO_FEATURES.index("liveness")] = ""
+    rows = "".join(f"Song {i},Artist {i},{','.join(empty_liveness)}\n" for i in range(5))
+    path = write(tmp_path, f"title,artist,{FEATURE_HEADER}\n{rows}")
+    catalog = load_catalog(path)
+    assert catalog["liveness"].isna().all() and has_audio_features(catalog)
+    with pytest.raises(CatalogError, match=r"column\(s\) liveness have no values"):
+        label_moods(catalog, model)
+    assert main(["label", "--in", str(path), "--out", str(tmp_path / "out.csv")]) == 2
+    assert "liveness" in capsys.readouterr().err
+    gappy = load_catalog(io.StringIO(f"title,artist,{FEATURE_HEADER}\nA,B,{FEATURE_VALUES}\n"))
+    gappy = pd.concat([gappy, gappy.assign(title="C", tempo=np.nan)], ignore_index=True)
+    with pytest.raises(CatalogError, match=r"tempo \(1 tracks\)"):
+        label_moods(gappy, model)  # a frame not normalised by load_catalog: no median fill
+
+
+@pytest.fixture()
+def relabelled(tmp_path: Path) -> tuple[Path, int]:
+    """A catalog labelled once (10 predicted moods, confidences below 1.0 kept as they are)
+    with 4 of its given moods removed again: a second labelling predicts exactly those 4."""
+    from core.music.moods import label_moods, train_mood_model
+
+    training = load_catalog(requires(data_moods_path()))
+    blank = training.head(30).copy()
+    blank.loc[:9, "mood"] = pd.NA
+    once = label_moods(blank, train_mood_model(training, folds=3))
+    assert (once.loc[:9, "mood_confidence"] < 1.0).all()
+    once.loc[20:23, "mood"] = pd.NA
+    path = tmp_path / "relabel.csv"
+    once.to_csv(path, index=False)
+    return path, 4
+
+
+def test_label_report_counts_the_moods_predicted_in_this_run(
+    relabelled: tuple[Path, int], tmp_path: Path
+) -> None:
+    from core.music.moods import label_catalog_file
+
+    path, hidden = relabelled
+    summary = label_catalog_file(path, tmp_path / "out.csv", train=data_moods_path(), folds=3)
+    assert summary["tracks"] == 30
+    assert summary["predicted"] == hidden and summary["kept_existing_labels"] == 30 - hidden
+    out = load_catalog(tmp_path / "out.csv")
+    assert summary["mean_confidence_of_predictions"] == pytest.approx(
+        out.loc[20:23, "mood_confidence"].mean(), abs=1e-4
+    )
+
+
+def test_dask_partition_summaries_count_this_runs_predictions(
+    relabelled: tuple[Path, int],
+) -> None:
+    from core.music.moods import _label_partition, _partition_summary, train_mood_model
+
+    path, hidden = relabelled
+    model = train_mood_model(load_catalog(data_moods_path()), folds=3)
+    labelled = _label_partition(pd.read_csv(path), model, False, path.name)
+    summary = _partition_summary(labelled).iloc[0]
+    assert summary["tracks"] == 30 and summary["predicted"] == hidden
+    predicted = labelled.loc[20:23, "mood_confidence"]
+    assert summary["confidence_sum"] == pytest.approx(predicted.sum())
+    everything = _partition_summary(_label_partition(pd.read_csv(path), model, True, path.name))
+    assert everything.iloc[0]["predicted"] == 30
+
+
+def test_dask_labelling_writes_no_bookkeeping_column(
+    relabelled: tuple[Path, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """label_catalog_dask end to end on dask's synchronous scheduler (no worker processes)."""
+    pytest.importorskip("distributed")
+    import dask
+    import dask.distributed
+
+    from core.music.moods import label_catalog_dask
+
+    class Cluster:
+        def __init__(self, **kwargs: object) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    class Client:
+        def __init__(self, cluster: object) -> None:
+            pass
+
+        def scheduler_info(self) -> dict:
+            return {"workers": {"one": {}}}
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(dask.distributed, "LocalCluster", Cluster)
+    monkeypatch.setattr(dask.distributed, "Client", Client)
+    path, hidden = relabelled
+    with dask.config.set(scheduler="synchronous"):
+        summary = label_catalog_dask(path, tmp_path / "out", train=data_moods_path(), folds=3)
+    assert summary["tracks"] == 30 and summary["predicted"] == hidden
+    written = pd.read_parquet(tmp_path / "out")
+    assert "_mood_predicted" not in written.columns and written["mood"].notna().all()
+
+
 # --------------------------------------------------------------------------- years, Parquet
 
 

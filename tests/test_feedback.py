@@ -203,6 +203,97 @@ def test_boost_many_agrees_with_boost() -> None:
     assert np.allclose(single, many)
 
 
+def test_excluded_keys_are_the_exclusions_and_the_dislikes() -> None:
+    from core.music.feedback import excluded_keys
+
+    preference = Preference(tracks={"down": -1, "up": 1}, artists={"a": -1})
+    assert excluded_keys(["seen"], preference) == {"seen", "down"}
+    assert excluded_keys(["seen"], None) == {"seen"}
+    assert excluded_keys(iter(["seen"]), Preference()) == {"seen"}
+    assert excluded_keys() == set()
+
+
+def test_a_disliked_track_gets_no_score_penalty_as_it_is_left_out() -> None:
+    import numpy as np
+
+    preference = Preference(tracks={"down": -1, "up": 1})
+    assert preference.boost("down", "A", None) == 0.0 == preference.boost("other", "A", None)
+    many = preference.boost_many(["down", "up", "other"], ["a", "a", "a"], [None] * 3)
+    assert np.allclose(many, [0.0, 0.3, 0.0])
+    assert preference.disliked == {"down"}  # what leaves it out instead
+
+
+@pytest.mark.parametrize(
+    ("credit", "names"),
+    [
+        ("Tyler, The Creator", ["Tyler, The Creator"]),
+        ("Earth, Wind & Fire", ["Earth, Wind & Fire"]),
+        ("Crosby, Stills, Nash & Young", ["Crosby, Stills, Nash & Young"]),
+        ("Hank Williams, Jr.", ["Hank Williams, Jr."]),
+        ("Simon & Garfunkel", ["Simon & Garfunkel"]),
+        ("AC/DC", ["AC/DC"]),
+        ("Calvin Harris, Dua Lipa", ["Calvin Harris", "Dua Lipa"]),
+        ("Mark Ronson feat. Bruno Mars", ["Mark Ronson", "Bruno Mars"]),
+        ("Rihanna ft. Drake", ["Rihanna", "Drake"]),
+        ("Kygo (feat. Selena Gomez)", ["Kygo", "Selena Gomez"]),
+        ("Sunn O)))", ["Sunn O)))"]),
+        ("Daft Punk;Pharrell Williams", ["Daft Punk", "Pharrell Williams"]),
+        ("Tyler, The Creator; Kali Uchis", ["Tyler, The Creator", "Kali Uchis"]),
+        ("Tyler, The Creator, Kali Uchis", ["Tyler, The Creator", "Kali Uchis"]),
+        ("Earth, Wind & Fire, The Emotions", ["Earth, Wind & Fire", "The Emotions"]),
+        ("['Tyler, The Creator', 'Kali Uchis']", ["Tyler, The Creator", "Kali Uchis"]),
+        ("['Earth, Wind & Fire']", ["Earth, Wind & Fire"]),
+        ("  ", []),
+    ],
+)
+def test_artist_names_split_credits_but_not_names_with_commas(
+    credit: str, names: list[str]
+) -> None:
+    from core.music.feedback import artist_names
+
+    assert artist_names(credit) == names
+
+
+def test_artist_names_of_spotify_names_and_missing_values() -> None:
+    from core.music.feedback import artist_names
+
+    assert artist_names(["Tyler, The Creator", None, "Kali Uchis"]) == [
+        "Tyler, The Creator",
+        "Kali Uchis",
+    ]
+    assert artist_names(None) == artist_names(float("nan")) == artist_names(pd.NA) == []
+
+
+def test_artist_votes_count_for_each_artist_of_a_credit() -> None:
+    import numpy as np
+
+    dislike_a = Preference(artists={"a": -2})
+    for credit in ("A, B", "A feat. B", "B ft. a", "A; B", "['B', 'A']", ["B", "A"]):
+        assert dislike_a.boost("k", credit, None) < 0, credit
+    assert dislike_a.boost("k", "B", None) == 0.0
+    assert np.all(dislike_a.boost_many(["k", "k"], ["a, b", "b feat. a"], [None, None]) < 0)
+    # A like on "A, B" credits A and B one by one, as a vote stored for such a track does.
+    like_both = Preference(artists={"A, B": 1})
+    assert like_both.artists == {"a": 1, "b": 1}
+    assert like_both.boost("k", "B", None) > 0 and like_both.boost("k", "A feat. C", None) > 0
+    assert like_both.explain("k", "C feat. B", None) == "you liked B"
+    # A name with a comma stays one artist: no credit to "Tyler" or to "The Creator".
+    tyler = Preference(artists={"tyler, the creator": -1})
+    assert tyler.boost("k", "Tyler", None) == 0.0 == tyler.boost("k", "The Creator", None)
+    assert tyler.boost("k", "Tyler, The Creator, Kali Uchis", None) < 0
+    assert Preference(artists={"earth, wind & fire": 1}).boost("k", "Earth", None) == 0.0
+
+
+def test_preference_credits_every_artist_of_a_voted_track(store: FeedbackStore) -> None:
+    store.record_vote("ana", track("Uptown Funk", "Mark Ronson feat. Bruno Mars"), +1)
+    store.record_vote("ana", track("24K Magic", "Bruno Mars"), +1)
+    store.record_vote("ana", track("September", "Earth, Wind & Fire"), -1)
+    preference = store.preference("ana")
+    assert preference.artists == {"mark ronson": 1, "bruno mars": 2, "earth, wind & fire": -1}
+    assert preference.boost("k", "Bruno Mars", None) > preference.boost("k", "Mark Ronson", None)
+    assert preference.boost("k", "Earth", None) == 0.0
+
+
 # ---------------------------------------------------------------- backends, schema, processes
 
 # The schema of the first version (raw sqlite3, no schema_version table), as it shipped.

@@ -309,6 +309,69 @@ def test_a_disliked_track_never_comes_back_even_when_it_fits_best() -> None:
     assert "H0" not in {rec.title for rec in similar}
 
 
+def credit_catalog() -> pd.DataFrame:
+    """Happy pop tracks by artists whose names have commas, and by real two-artist credits."""
+    import csv
+
+    rows = [
+        ("Earth 1", "Earth", 90),
+        ("EWF 1", "Earth, Wind & Fire", 89),
+        ("Tyler 1", "Tyler", 88),
+        ("Tyler C 1", "Tyler, The Creator", 87),
+        ("Ronson 1", "Mark Ronson", 86),
+        ("Ronson 2", "Mark Ronson feat. Bruno Mars", 85),
+        ("Harris 1", "Calvin Harris", 84),
+        ("Harris 2", "Calvin Harris, Dua Lipa", 83),
+        ("Punk 1", "Daft Punk", 82),
+        ("Punk 2", "Daft Punk;Pharrell Williams", 81),
+        ("Collab", "Zedd, Alessia Cara", 80),
+    ] + [(f"Filler {i}", f"Filler artist {i}", 50 - i) for i in range(6)]
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["title", "artist", "genre", "mood", "popularity"])
+    writer.writerows((title, artist, "pop", "Happy", pop) for title, artist, pop in rows)
+    return load_catalog(io.StringIO(text.getvalue()), name="credits.csv")
+
+
+def test_diversity_keeps_comma_band_names_apart_and_credits_together() -> None:
+    recs = Recommender(credit_catalog()).recommend(one_hot("happy"), k=12)
+    titles = {rec.title for rec in recs}
+    # "Earth, Wind & Fire" is not Earth, "Tyler, The Creator" is not Tyler: both of each show.
+    assert {"Earth 1", "EWF 1", "Tyler 1", "Tyler C 1"} <= titles
+    # A feature, a comma or a ";" credit is its first artist's track: one of each artist.
+    assert {"Ronson 1", "Harris 1", "Punk 1", "Collab"} <= titles
+    assert not {"Ronson 2", "Harris 2", "Punk 2"} & titles
+
+
+def test_more_like_this_bans_the_whole_comma_name_not_its_first_word() -> None:
+    recommender = Recommender(credit_catalog())
+    from_spotify = Recommendation(
+        "Boogie Wonderland", "Earth, Wind & Fire; The Emotions", None, None, "pop", "Happy",
+        None, "b" * 22, "spotify", 1.0,
+    )  # fmt: skip
+    titles = {rec.title for rec in recommender.more_like_this(from_spotify, k=8)}
+    assert "EWF 1" not in titles and "Earth 1" in titles
+
+
+def test_artist_feedback_reaches_tracks_credited_to_several_artists() -> None:
+    from core.music.feedback import Preference
+
+    recommender = Recommender(credit_catalog())
+    plain = [rec.artist for rec in recommender.recommend(one_hot("happy"), k=14)]
+    assert plain.index("Zedd, Alessia Cara") < plain.index("Filler artist 0")
+    disliked = Preference(artists={"alessia cara": -3})
+    after = [rec.artist for rec in recommender.recommend(one_hot("happy"), k=14,
+                                                         feedback=disliked)]  # fmt: skip
+    assert after.index("Zedd, Alessia Cara") > after.index("Filler artist 0")
+    liked = Preference(artists={"zedd": 1})
+    collab = next(
+        rec
+        for rec in recommender.recommend(one_hot("happy"), k=12, feedback=liked)
+        if rec.title == "Collab"
+    )
+    assert "you liked Zedd" in collab.reason
+
+
 def test_more_like_this_in_a_catalog_too_small_to_cluster(data_moods: pd.DataFrame) -> None:
     from core.music.catalog import CatalogError
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -13,13 +14,14 @@ from core.music.feedback import Preference
 from core.music.recommender import Recommender
 from core.music.spotify_client import SpotifyClient, SpotifyUnavailable
 from core.music.spotify_ranking import (
+    PLAYLIST_QUERIES,
     SPOTIFY_GENRE_NAMES,
     SpotifyRecommender,
     recommend_with_fallback,
 )
 from core.music.targets import GENRE_AFFINITY, genre_keywords
 from core.settings import Settings
-from tests.support.fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify
+from tests.support.fake_spotify import CLIENT_ID, CLIENT_SECRET, GENRES, FakeSpotify, fake_id
 
 RANKING_OPTIONS = ("genres_per_query", "pages_per_genre", "use_playlists")
 
@@ -172,6 +174,66 @@ def test_feedback_and_exclude_remove_tracks(fake: FakeSpotify) -> None:
                                                              feedback=disliked)}  # fmt: skip
     assert first[1].key not in {r.key for r in sp.recommend({"happy": 1.0}, "match", 5,
                                                              exclude=[first[1].key])}  # fmt: skip
+
+
+def stub_track(track_id: str, *artists: str | None, popularity: int = 50) -> dict[str, Any]:
+    return {
+        "id": track_id,
+        "name": f"Song {track_id}",
+        "artists": [{"name": a} if a is not None else None for a in artists],
+        "popularity": popularity,
+    }
+
+
+def serve_only(fake: FakeSpotify, tracks: Sequence[dict[str, Any]]) -> None:
+    """Make the fake answer every genre's search and playlist with `tracks`, in this order."""
+    fake.tracks = [{**track, "_genre": genre} for genre in GENRES for track in tracks]
+    fake.by_id = {track["id"]: track for track in fake.tracks if track.get("id")}
+
+
+def test_malformed_spotify_items_are_skipped_and_the_rest_ranked(
+    fake: FakeSpotify, caplog: pytest.LogCaptureFixture
+) -> None:
+    serve_only(fake, [
+        {"_null": True},
+        {"name": "No id", "artists": [{"name": "X"}]},
+        {"id": "noname", "artists": [{"name": "X"}]},
+        {"id": "nullartists", "name": "Null artists", "artists": None},
+        stub_track("nullartist", None),
+        {"id": "nameless", "name": "Nameless artist", "artists": [{"name": None}]},
+        stub_track("good1", "Good A"),
+        stub_track("good2", None, "Good B"),
+    ])  # fmt: skip
+    query = PLAYLIST_QUERIES["match"]["happy"]
+    listed = {"id": fake_id("listed"), "name": query, "genre": GENRES[0], "type": "playlist"}
+    fake.playlists = [{"name": query, "genre": GENRES[0], "type": "playlist"}, listed]
+    with caplog.at_level("DEBUG", logger="core.music.spotify_ranking"):
+        recs = client(fake).recommend({"happy": 1.0}, "match", k=10)
+    assert {rec.track_id: rec.artist for rec in recs} == {"good1": "Good A", "good2": "Good B"}
+    assert fake.calls(f"/v1/playlists/{listed['id']}/")  # the first playlist with an id
+    assert "Skipped Spotify track nullartists" in caplog.text
+    assert "playlist result without an id" in caplog.text
+
+
+def test_spotify_feedback_matches_each_artist_and_comma_names_stay_whole(
+    fake: FakeSpotify,
+) -> None:
+    serve_only(fake, [stub_track("t0", "Tyler, The Creator", "Kali Uchis")]
+               + [stub_track(f"t{i}", f"Solo {i}") for i in range(1, 10)])  # fmt: skip
+    sp = client(fake, genres_per_query=1, use_playlists=False)
+    first = sp.recommend({"happy": 1.0}, "match", k=3)
+    assert [rec.track_id for rec in first][:2] == ["t0", "t1"]
+    assert first[0].artist == "Tyler, The Creator; Kali Uchis"
+    # A vote on the joined credit counts for each artist, and for no "Tyler" or "The Creator".
+    assert Preference(artists={first[0].artist.lower(): 1}).artists == {
+        "tyler, the creator": 1,
+        "kali uchis": 1,
+    }
+    disliked = Preference(artists={"kali uchis": -2})  # -0.08: below t1, above t2
+    ranked = sp.recommend({"happy": 1.0}, "match", k=3, feedback=disliked)
+    assert [rec.track_id for rec in ranked][:2] == ["t1", "t0"]
+    liked = sp.recommend({"happy": 1.0}, "match", k=1, feedback=Preference({}, {"kali uchis": 1}))
+    assert liked[0].track_id == "t0" and "you liked Kali Uchis" in liked[0].reason
 
 
 def test_no_tracks_asked_for_none_fetched(fake: FakeSpotify) -> None:

@@ -8,18 +8,25 @@ shares one database, else the file ``MOODLENS_FEEDBACK_DB`` or ``~/.moodlens/fee
 Every call runs in its own transaction on a pooled connection, so one store can be shared by the
 threads of a Streamlit server and by several processes. `FeedbackStore.preference(profile)`
 summarises a profile's votes as a `Preference` that ``Recommender.recommend(feedback=...)`` uses
-to boost liked tracks, artists and genres and to demote disliked ones.
+to boost liked tracks, artists and genres and to demote disliked artists and genres; disliked
+tracks are left out altogether (`excluded_keys`).
+
+Artists are matched one by one (`artist_names`): a vote on "A feat. B" or Spotify's "A, B"
+counts for A and for B, and a thumbs down on A also lowers a track by "A, B".
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import io
 import json
 import os
+import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +62,9 @@ LIKED_CSV_COLUMNS: tuple[str, ...] = (
 )
 
 # Boosts added to a track's score by `Preference.boost` (scores are roughly 0..1.3): a liked
-# track outranks equally fitting ones, not tracks for another mood.
+# track outranks equally fitting ones, not tracks for another mood. A disliked track gets no
+# penalty: it is never recommended again (`excluded_keys`).
 LIKED_TRACK_BOOST = 0.3
-DISLIKED_TRACK_PENALTY = -1.0
 ARTIST_STEP, ARTIST_CAP = 0.04, 0.12
 GENRE_STEP, GENRE_CAP = 0.015, 0.06
 
@@ -102,16 +109,149 @@ def _artist_key(artist: str) -> str:
     return str(artist).strip().lower()
 
 
+# ----------------------------------------------------------------------------- artist credits
+
+# Where one credited artist ends and the next begins, besides commas: "A; B" (one dataset style),
+# "A feat. B", "A ft. B", "A featuring B", "A (feat. B)". "&", "and", "x" and "/" are not
+# delimiters: they are part of names ("Simon & Garfunkel", "Chloe x Halle", "AC/DC").
+_CREDIT_BREAK = re.compile(r"\s*;\s*|\s+(?:feat\.?|ft\.?|featuring)\s+", re.I)
+_BRACKETED_GUEST = re.compile(r"\s*[(\[]((?:feat|ft)\.?|featuring)\s+([^)\]]*)[)\]]", re.I)
+# What may follow a comma inside one name: "Hank Williams, Jr.", "Sammy Davis, Sr.".
+_NAME_SUFFIX = re.compile(r"(?:jr|sr|ii|iii|iv)\b\.?", re.I)
+# A comma-list band name is single words, the last two joined by & or "and": "Earth, Wind & Fire",
+# "Crosby, Stills, Nash & Young", "Peter, Paul and Mary".
+_ONE_WORD = re.compile(r"\S+")
+_LAST_PAIR = re.compile(r"\S+\s+(?:&|and)\s+\S+", re.I)
+# Names with a comma that neither rule recognises (lower case, ", " after each comma). Spotify
+# credits naming any artist with a comma are joined with "; " (spotify_ranking), so those stay
+# unambiguous whatever the name.
+COMMA_ARTISTS: frozenset[str] = frozenset(
+    {"tyler, the creator", "slaughter beach, dog", "now, now", "black country, new road"}
+)
+_COMMA_ARTIST_PARTS = max(name.count(",") + 1 for name in COMMA_ARTISTS)
+
+
+def _split_commas(piece: str) -> list[str]:
+    """One credit split at the commas that separate artists, keeping the commas inside names:
+    COMMA_ARTISTS, comma-list band names and name suffixes (see the rules above)."""
+    if "," not in piece:
+        return [piece]
+    parts = [part.strip() for part in piece.split(",") if part.strip()]
+    names: list[str] = []
+    i = 0
+    while i < len(parts):
+        known = next(
+            (
+                stop
+                for stop in range(min(len(parts), i + _COMMA_ARTIST_PARTS), i + 1, -1)
+                if ", ".join(parts[i:stop]).lower() in COMMA_ARTISTS
+            ),
+            None,
+        )
+        words = i
+        while words < len(parts) and _ONE_WORD.fullmatch(parts[words]):
+            words += 1
+        if known is not None:
+            stop = known
+        elif words > i and words < len(parts) and _LAST_PAIR.fullmatch(parts[words]):
+            stop = words + 1
+        elif names and _NAME_SUFFIX.fullmatch(parts[i]):
+            names[-1] = f"{names[-1]}, {parts[i]}"
+            i += 1
+            continue
+        else:
+            stop = i + 1
+        names.append(", ".join(parts[i:stop]))
+        i = stop
+    return names
+
+
+@lru_cache(maxsize=65_536)
+def _split_credit(text: str) -> tuple[str, ...]:
+    """`artist_names` of one string (cached: catalogs repeat their artists)."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):  # "['A', 'B']": a list literal
+        try:
+            items = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            items = None
+        if isinstance(items, list | tuple) and all(isinstance(i, str) for i in items):
+            return _unique(i.strip() for i in items)
+        text = text[1:-1].strip()
+    text = _BRACKETED_GUEST.sub(r" feat. \2", text)  # "A (feat. B)" as "A feat. B"
+    pieces = [piece.strip() for piece in _CREDIT_BREAK.split(text)]
+    if ";" in text:  # a list delimited by ";" does not delimit by commas as well
+        return _unique(pieces)
+    return _unique(name for piece in pieces if piece for name in _split_commas(piece))
+
+
+def _unique(names: Iterable[str]) -> tuple[str, ...]:
+    seen: dict[str, str] = {}
+    for name in names:
+        if name and name.lower() not in seen:
+            seen[name.lower()] = name
+    return tuple(seen.values())
+
+
+def artist_names(artist: str | Iterable[str] | None) -> list[str]:
+    """The individual artists of a credit, in order, as spelled (repeats dropped).
+
+    A string is split at ";", "feat."/"ft."/"featuring" and at the commas that separate artists:
+    not inside "Tyler, The Creator", "Earth, Wind & Fire" or "Hank Williams, Jr." (see
+    COMMA_ARTISTS and `_split_commas`); a list literal "['A', 'B']" gives its items. Any other
+    iterable (Spotify's artist objects' names) is taken as one name per item.
+    """
+    if isinstance(artist, str):
+        return list(_split_credit(artist))
+    if isinstance(artist, Iterable):
+        return list(_unique(a.strip() for a in artist if isinstance(a, str)))
+    return []  # None, NaN, pd.NA
+
+
+def artist_keys(artist: str | Iterable[str] | None) -> list[str]:
+    """`artist_names` in lower case: what votes are matched on."""
+    return [name.lower() for name in artist_names(artist)]
+
+
+def _per_artist(artists: Mapping[str, int]) -> dict[str, int]:
+    """Net votes keyed by individual artist: a key such as "a, b" counts for a and for b."""
+    net: dict[str, int] = {}
+    for credit, vote in artists.items():
+        for name in artist_keys(credit):
+            net[name] = net.get(name, 0) + int(vote)
+    return net
+
+
+def excluded_keys(exclude: Iterable[str] = (), feedback: Preference | None = None) -> set[str]:
+    """Track keys a recommendation leaves out: `exclude` and every track `feedback` disliked."""
+    keys = set(exclude)
+    if feedback:
+        keys |= feedback.disliked
+    return keys
+
+
 @dataclass(frozen=True)
 class Preference:
-    """What one profile liked: net votes per track key, artist (lower case) and genre."""
+    """What one profile liked: net votes per track key, artist (lower case) and genre.
+
+    `artists` is keyed by individual artist; keys naming several ("A feat. B") are split.
+    """
 
     tracks: Mapping[str, int] = field(default_factory=dict)
     artists: Mapping[str, int] = field(default_factory=dict)
     genres: Mapping[str, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "artists", _per_artist(self.artists))
+
     def __bool__(self) -> bool:
         return bool(self.tracks or self.artists or self.genres)
+
+    def artist_vote(self, artist: str | Iterable[str] | None) -> int:
+        """Net votes on the individual artists of a credit, summed."""
+        if not self.artists:
+            return 0
+        return sum(self.artists.get(name, 0) for name in artist_keys(artist))
 
     @property
     def disliked(self) -> frozenset[str]:
@@ -119,15 +259,14 @@ class Preference:
         (a score penalty alone lets a track that fits well enough come back)."""
         return frozenset(key for key, vote in self.tracks.items() if vote < 0)
 
-    def boost(self, key: str, artist: str, genre: str | None) -> float:
-        """Score change for a track: liked tracks/artists/genres up, disliked ones down."""
-        total = 0.0
-        vote = self.tracks.get(key, 0)
-        if vote > 0:
-            total += LIKED_TRACK_BOOST
-        elif vote < 0:
-            total += DISLIKED_TRACK_PENALTY
-        net_artist = self.artists.get(_artist_key(artist), 0)
+    def boost(self, key: str, artist: str | Iterable[str], genre: str | None) -> float:
+        """Score change for a track: liked tracks up, liked/disliked artists and genres up/down.
+
+        `artist` is a credit string or the artists' names. Disliked tracks get no penalty: they
+        are left out (`excluded_keys`).
+        """
+        total = LIKED_TRACK_BOOST if self.tracks.get(key, 0) > 0 else 0.0
+        net_artist = self.artist_vote(artist)
         total += max(-ARTIST_CAP, min(ARTIST_CAP, ARTIST_STEP * net_artist))
         if genre:
             net_genre = self.genres.get(str(genre).lower(), 0)
@@ -137,14 +276,13 @@ class Preference:
     def boost_many(
         self, keys: Sequence[str], artists: Sequence[str], genres: Sequence[Any]
     ) -> np.ndarray:
-        """`boost` for many tracks at once (artists already lower-cased; genres may be NaN)."""
+        """`boost` for many tracks at once (artists: credit strings; genres may be NaN)."""
         total = np.zeros(len(keys))
         if self.tracks:
             votes = np.array([self.tracks.get(k, 0) for k in keys])
             total += np.where(votes > 0, LIKED_TRACK_BOOST, 0.0)
-            total += np.where(votes < 0, DISLIKED_TRACK_PENALTY, 0.0)
         if self.artists:
-            net = np.array([self.artists.get(a, 0) for a in artists], dtype=float)
+            net = np.array([self.artist_vote(a) for a in artists], dtype=float)
             total += np.clip(ARTIST_STEP * net, -ARTIST_CAP, ARTIST_CAP)
         if self.genres:
             net = np.array(
@@ -154,13 +292,13 @@ class Preference:
             total += np.clip(GENRE_STEP * net, -GENRE_CAP, GENRE_CAP)
         return total
 
-    def explain(self, key: str, artist: str, genre: str | None) -> str | None:
+    def explain(self, key: str, artist: str | Iterable[str], genre: str | None) -> str | None:
         """A short note on how feedback moved this track, or None."""
         if self.tracks.get(key, 0) > 0:
             return "you liked it"
-        net_artist = self.artists.get(_artist_key(artist), 0)
-        if net_artist > 0:
-            return f"you liked {artist}"
+        if self.artist_vote(artist) > 0:
+            liked = [a for a in artist_names(artist) if self.artists.get(a.lower(), 0) > 0]
+            return f"you liked {' and '.join(liked)}"
         if genre and self.genres.get(str(genre).lower(), 0) > 0:
             return f"you like {genre}"
         return None
@@ -420,12 +558,16 @@ class FeedbackStore:
         votes = self.votes(profile)
         if votes.empty:
             return Preference()
-        artists = votes.groupby(votes["artist"].str.strip().str.lower())["vote"].sum()
+        # Per individual artist: a vote on "A feat. B" counts for A and for B.
+        artists: dict[str, int] = {}
+        for credit, vote in zip(votes["artist"], votes["vote"].astype(int), strict=True):
+            for name in artist_keys(credit):
+                artists[name] = artists.get(name, 0) + int(vote)
         genres = votes.dropna(subset=["genre"])
         genre_votes = genres.groupby(genres["genre"].str.lower())["vote"].sum()
         return Preference(
             tracks=dict(zip(votes["track_key"], votes["vote"].astype(int), strict=True)),
-            artists={k: int(v) for k, v in artists.items() if v},
+            artists={k: v for k, v in artists.items() if v},
             genres={k: int(v) for k, v in genre_votes.items() if v},
         )
 

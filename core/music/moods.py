@@ -64,6 +64,7 @@ class MoodModel:
                 f"Cannot label moods: the catalog lacks audio feature(s) {', '.join(missing)} "
                 "that the mood classifier needs."
             )
+        self._check_values(catalog)
         from threadpoolctl import threadpool_limits
 
         values = catalog[list(self.features)].to_numpy(dtype="float64")
@@ -74,6 +75,27 @@ class MoodModel:
         moods = pd.Series(classes[best], index=catalog.index, dtype="str")
         confidence = pd.Series(proba[np.arange(len(best)), best], index=catalog.index)
         return moods, confidence
+
+    def _check_values(self, catalog: pd.DataFrame) -> None:
+        """CatalogError, naming the columns, when a feature the classifier needs has no value
+        for some tracks (scikit-learn would raise a bare ValueError on the NaN)."""
+        name = catalog.attrs.get("name", "The catalog")
+        gaps = catalog[list(self.features)].isna().sum()
+        empty = [f for f in self.features if gaps[f] == len(catalog)]
+        if empty:
+            raise CatalogError(
+                f"Cannot label moods: {name}'s audio-feature column(s) {', '.join(empty)} "
+                f"have no values, and the mood classifier (trained on {self.trained_on}) needs "
+                "them. Fill in those columns, or label with a classifier trained on a catalog "
+                "without them (--train)."
+            )
+        gappy = [f"{f} ({int(gaps[f])} tracks)" for f in self.features if gaps[f]]
+        if gappy:
+            raise CatalogError(
+                f"Cannot label moods: {name} has tracks without a value of {', '.join(gappy)}, "
+                "which the mood classifier needs. Fill them in, or read the catalog with "
+                "load_catalog, which fills such gaps with the column median."
+            )
 
 
 def train_mood_model(labelled: pd.DataFrame, folds: int = 5, seed: int = 0) -> MoodModel:
@@ -126,6 +148,15 @@ def label_moods(catalog: pd.DataFrame, model: MoodModel, overwrite: bool = False
     Tracks that already have a mood keep it unless `overwrite`, with the confidence the catalog
     gives it (a catalog labelled before keeps its predictions' confidences), else 1.0.
     """
+    return _label(catalog, model, overwrite)[0]
+
+
+def _label(
+    catalog: pd.DataFrame, model: MoodModel, overwrite: bool
+) -> tuple[pd.DataFrame, pd.Series]:
+    """`label_moods`, and which rows got a predicted mood in this run (True) rather than
+    keeping the one they had: what the label reports count. A confidence below 1.0 does not
+    tell: moods kept from an earlier labelling have one too."""
     if not has_audio_features(catalog):
         raise CatalogError(
             f"{catalog.attrs.get('name', 'The catalog')} has no audio features "
@@ -143,7 +174,7 @@ def label_moods(catalog: pd.DataFrame, model: MoodModel, overwrite: bool = False
         f"Predicted the mood of {int(to_fill.sum())} track(s) from audio features "
         f"(classifier cross-validated accuracy {model.cv_accuracy:.1%}).",
     ]
-    return labelled
+    return labelled, to_fill
 
 
 def _classifier_report(model: MoodModel, folds: int) -> dict:
@@ -173,7 +204,7 @@ def label_catalog_file(
     model = _trained_model(train, folds)
     start = time.perf_counter()
     catalog = load_catalog(input_path)
-    labelled = label_moods(catalog, model, overwrite=overwrite)
+    labelled, predicted = _label(catalog, model, overwrite)
     out_path = Path(output_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if out_path.suffix.lower() in PARQUET_SUFFIXES:
@@ -181,7 +212,6 @@ def label_catalog_file(
     else:
         labelled.to_csv(out_path, index=False)
     seconds = time.perf_counter() - start
-    predicted = labelled[MOOD_CONFIDENCE] < 1.0 if not overwrite else labelled["mood"].notna()
     return {
         "engine": "pandas",
         "input": str(input_path),
@@ -216,6 +246,10 @@ def _trained_model(train: str | Path | None, folds: int) -> MoodModel:
 
 # --------------------------------------------------------------------------- Dask
 
+# A column of each labelled partition while the job runs: True where this run predicted the
+# mood (`_label`'s provenance, for the summary); dropped before the Parquet files are written.
+_PREDICTED = "_mood_predicted"
+
 
 def _label_partition(
     frame: pd.DataFrame, model: MoodModel, overwrite: bool, name: str
@@ -223,20 +257,19 @@ def _label_partition(
     """One partition of raw rows, normalised and labelled (what every Dask task runs)."""
     catalog = normalise_frame(frame, name, allow_empty=True)
     if catalog.empty:
-        empty = catalog.copy()
-        empty[MOOD_CONFIDENCE] = pd.Series(dtype="float64")
-        labelled = empty
+        labelled = catalog.copy()
+        labelled[MOOD_CONFIDENCE] = pd.Series(dtype="float64")
+        predicted = pd.Series(dtype="bool")
     else:
-        labelled = label_moods(catalog, model, overwrite=overwrite)
+        labelled, predicted = _label(catalog, model, overwrite)
+    labelled[_PREDICTED] = predicted.astype("bool")
     labelled.attrs = {}  # notes stay with the driver; Parquet gets plain columns
     return labelled
 
 
-def _partition_summary(labelled: pd.DataFrame, overwrite: bool) -> pd.DataFrame:
+def _partition_summary(labelled: pd.DataFrame) -> pd.DataFrame:
     """One row of counts for a labelled partition (summed by the driver)."""
-    predicted = (
-        labelled[MOOD_CONFIDENCE] < 1.0 if not overwrite else pd.Series(True, labelled.index)
-    )
+    predicted = labelled[_PREDICTED].astype("bool")
     row: dict[str, float] = {
         "tracks": len(labelled),
         "predicted": int(predicted.sum()),
@@ -382,9 +415,11 @@ def label_catalog_dask(
         sample = raw.partitions[0].head(200, compute=True)
         meta = _label_partition(sample, model, overwrite, name).iloc[:0]
         labelled = raw.map_partitions(_label_partition, model, overwrite, name, meta=meta)
-        summary_meta = _partition_summary(meta, overwrite).iloc[:0]
-        summaries = labelled.map_partitions(_partition_summary, overwrite, meta=summary_meta)
-        write = labelled.to_parquet(os.fspath(output_dir), write_index=False, compute=False)
+        summary_meta = _partition_summary(meta).iloc[:0]
+        summaries = labelled.map_partitions(_partition_summary, meta=summary_meta)
+        write = labelled.drop(columns=[_PREDICTED]).to_parquet(
+            os.fspath(output_dir), write_index=False, compute=False
+        )
         import dask
 
         label_start = time.perf_counter()

@@ -20,7 +20,6 @@ artist codes are built on first use, so the explorer's cluster colouring does no
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import Any
@@ -36,7 +35,7 @@ from core.music.catalog import (
     has_audio_features,
 )
 from core.music.clusters import Clustering, fit_clusters
-from core.music.feedback import Preference
+from core.music.feedback import Preference, artist_names, excluded_keys
 from core.music.targets import (
     FEATURE_RANGES,
     FEATURE_WEIGHTS,
@@ -72,9 +71,17 @@ def _float_or_none(value: Any) -> float | None:
 
 
 METADATA_COLUMNS = ("title", "artist", "album", "year", "genre", "mood", "popularity", "track_id")
-# What follows a track's primary artist: "A; B", "A, B", "A feat. B", "A ft. B" are A's.
-_FEATURING = r"(;|,\s| feat\. | ft\. ).*$"
+# Artist credits that may name several artists (a superset of what `artist_names` splits):
+# only these are split when finding each track's primary artist.
+_CREDIT_MARKS = r"[,;\[]|feat|\bft\b"
 _BLOCK_ROWS = 65_536  # rows scaled at a time when building the search space (fits in cache)
+
+
+def _primary_artist(credit: str) -> str:
+    """The first artist of a credit, lower case: "A feat. B", "A; B" and "A, B" are A's, while
+    "Earth, Wind & Fire" and "Tyler, The Creator" are one artist (see `artist_names`)."""
+    names = artist_names(credit)
+    return (names[0] if names else credit).strip().lower()
 
 
 def _level(scaled: float) -> int:
@@ -187,10 +194,13 @@ class Recommender:
 
     @cached_property
     def _primary_artists(self) -> tuple[np.ndarray, dict[str, int]]:
-        """A code per track for its primary artist ('A feat. B' and 'A; B' count as A), and
-        the code of each primary artist (lower case)."""
-        codes, artists = pd.factorize(self._title_artist[1])  # the regex runs once per artist
-        primary = pd.Series(artists, dtype="str").str.replace(_FEATURING, "", regex=True)
+        """A code per track for its primary artist (`_primary_artist`: 'A feat. B' counts as A),
+        and the code of each primary artist (lower case)."""
+        codes, artists = pd.factorize(self._title_artist[1])  # split once per distinct artist
+        primary = pd.Series(artists, dtype="str")
+        credits = primary.str.contains(_CREDIT_MARKS, regex=True).to_numpy(bool)
+        if credits.any():
+            primary[credits] = primary[credits].map(_primary_artist)
         primary_codes, names = pd.factorize(primary)
         return np.append(primary_codes, -1)[codes], {str(n): i for i, n in enumerate(names)}
 
@@ -201,8 +211,7 @@ class Recommender:
     def _artist_code(self, artist: str | None) -> int | None:
         """The catalog's code for `artist`'s primary artist; None when none of its tracks is
         by that artist."""
-        primary = re.sub(_FEATURING, "", str(artist or "").strip().lower())
-        return self._primary_artists[1].get(primary)
+        return self._primary_artists[1].get(_primary_artist(str(artist or "").strip().lower()))
 
     def _cells(self, column: str, rows: np.ndarray) -> np.ndarray:
         """Some cells of a metadata column as an object array (missing: None)."""
@@ -332,7 +341,7 @@ class Recommender:
             return []
         weights = emotion_weights(probabilities)
         mood_vector, genre_terms = self._query_terms(weights, strategy)
-        excluded = set(exclude) | (feedback.disliked if feedback else frozenset())
+        excluded = excluded_keys(exclude, feedback)
         target = blended_target(weights, strategy)
         pool = max(self.pool_size, 12 * k) + len(excluded)
         while True:
@@ -474,7 +483,7 @@ class Recommender:
         row = self._row_of_key.get(key)
         if row is None and not isinstance(track, Recommendation):
             raise KeyError(f"Track {key!r} is not in catalog {self.name}.")
-        excluded = set(exclude) | {key} | (feedback.disliked if feedback else frozenset())
+        excluded = excluded_keys(exclude, feedback) | {key}
         # The seed's artist, also for a track from elsewhere (Spotify) by a catalog artist.
         code = int(self._artist_codes[row]) if row is not None else self._artist_code(track.artist)
         banned = [code] if code is not None else []

@@ -11,17 +11,23 @@ each query's weight, popularity and the profile's feedback. Spotify gives no aud
 the result's `features` are empty. The HTTP calls are core.music.spotify_client's.
 
 Every error path raises `SpotifyUnavailable` with a message for the user; the app shows it and
-falls back to the local catalog (`recommend_with_fallback` does both).
+falls back to the local catalog (`recommend_with_fallback` does both). Malformed items in
+Spotify's answers (a null, a track without an id, name or artist, a playlist without an id) are
+skipped with a debug log line.
+
+A result's `artist` joins the track's artists with ", " ("A, B"), or with "; " when one of the
+names has a comma itself ("Tyler, The Creator; Kali Uchis"), so `artist_names` splits it back.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.labels import EMOTIONS
-from core.music.feedback import Preference
+from core.music.feedback import Preference, excluded_keys
 from core.music.spotify_client import (
     NOT_SET_UP,
     SEARCH_PAGE_LIMIT,
@@ -44,6 +50,8 @@ from core.music.tracks import Recommendation
 if TYPE_CHECKING:
     from core.music.recommender import Recommender
     from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # Affinity keywords that are not Spotify genre names, and the genre searched instead.
 SPOTIFY_GENRE_NAMES: dict[str, str | None] = {
@@ -161,9 +169,14 @@ class SpotifyRecommender:
 
         def collect(tracks: list[dict[str, Any]], weight: float, genre: str | None,
                     playlist: str | None) -> None:  # fmt: skip
-            for rank, track in enumerate(tracks):
+            for rank, track in enumerate(tracks or []):
+                if not isinstance(track, Mapping):
+                    log.debug("Skipped a Spotify result that is not a track object.")
+                    continue
                 track_id = track.get("id")
-                if not track_id or not track.get("name") or not track.get("artists"):
+                name, artists = track.get("name"), self._artist_names(track)
+                if not isinstance(track_id, str) or not track_id or not name or not artists:
+                    log.debug("Skipped Spotify track %s: no id, name or artist.", track_id)
                     continue
                 relevance = weight * (1.0 - 0.5 * rank / max(1, len(tracks)))
                 scores[track_id] = scores.get(track_id, 0.0) + relevance
@@ -187,8 +200,9 @@ class SpotifyRecommender:
         if self.use_playlists:
             query = PLAYLIST_QUERIES[strategy][dominant]
             try:
-                for playlist in self.client.search_playlists(query, limit=3)[:1]:
-                    tracks = self.client.playlist_tracks(playlist["id"], limit=30)
+                playlist = self._first_playlist(self.client.search_playlists(query, limit=3))
+                if playlist is not None:
+                    tracks = self.client.playlist_tracks(str(playlist["id"]), limit=30)
                     collect(tracks, PLAYLIST_QUERY_WEIGHT, None, playlist.get("name") or query)
             except SpotifyUnavailable as err:
                 if not err.closed and err.status in (401, 429):
@@ -212,14 +226,14 @@ class SpotifyRecommender:
                 )
             ),
         )
-        excluded = set(exclude) | (feedback.disliked if feedback else frozenset())
+        excluded = excluded_keys(exclude, feedback)
         seen_artists: set[str] = set()
         results: list[Recommendation] = []
         face = describe_face(weights)
         verb = STRATEGY_VERBS[strategy]
         for track_id in ranked:
             candidate = candidates[track_id]
-            artist = str(candidate.track["artists"][0].get("name", "")).strip().lower()
+            artist = self._artist_names(candidate.track)[0].lower()
             if track_id in excluded or artist in seen_artists:
                 continue
             seen_artists.add(artist)
@@ -244,18 +258,38 @@ class SpotifyRecommender:
         return results
 
     @staticmethod
-    def _artists(track: Mapping[str, Any]) -> str:
-        return ", ".join(a.get("name", "") for a in track.get("artists") or [] if a)
+    def _first_playlist(playlists: Iterable[Any] | None) -> Mapping[str, Any] | None:
+        """The first playlist object with an id (Spotify lists nulls for hidden playlists)."""
+        for playlist in playlists or []:
+            if isinstance(playlist, Mapping) and playlist.get("id"):
+                return playlist
+            log.debug("Skipped a Spotify playlist result without an id.")
+        return None
+
+    @staticmethod
+    def _artist_names(track: Mapping[str, Any]) -> list[str]:
+        """The names of a track's artists (null or nameless artist objects left out)."""
+        artists = track.get("artists")
+        if not isinstance(artists, list | tuple):
+            return []
+        names = (a.get("name") for a in artists if isinstance(a, Mapping))
+        return [name.strip() for name in names if isinstance(name, str) and name.strip()]
+
+    @classmethod
+    def _artists(cls, track: Mapping[str, Any]) -> str:
+        """The artists as one credit: "A, B", or "A; B" when a name has a comma itself."""
+        names = cls._artist_names(track)
+        return ("; " if any("," in name for name in names) else ", ").join(names)
 
     def _boost(self, candidate: _Candidate, feedback: Preference) -> float:
         track = candidate.track
-        return feedback.boost(str(track["id"]), self._artists(track), candidate.genre)
+        return feedback.boost(str(track["id"]), self._artist_names(track), candidate.genre)
 
     def _feedback_note(self, candidate: _Candidate, feedback: Preference | None) -> str | None:
         if not feedback:
             return None
         track = candidate.track
-        return feedback.explain(str(track["id"]), self._artists(track), candidate.genre)
+        return feedback.explain(str(track["id"]), self._artist_names(track), candidate.genre)
 
     def _to_recommendation(
         self,
@@ -274,7 +308,7 @@ class SpotifyRecommender:
         year = int(release[:4]) if release[:4].isdigit() else None
         popularity = track.get("popularity")
         return Recommendation(
-            title=str(track.get("name", "")),
+            title=str(track.get("name") or ""),
             artist=self._artists(track),
             album=album.get("name"),
             year=year,

@@ -369,8 +369,8 @@ class FakeSpotify:
         if path.startswith("/v1/artists/"):
             artist_id = path.rsplit("/", 1)[-1]
             for track in self.tracks:
-                artist = track["artists"][0]
-                if artist["id"] == artist_id:
+                artist = (track.get("artists") or [None])[0]
+                if isinstance(artist, dict) and artist.get("id") == artist_id:
                     return 200, {**artist, "genres": [track["_genre"]]}
             return 404, _error(404, "Not found")
         if path.startswith("/v1/playlists/") and path.endswith(("/items", "/tracks")):
@@ -418,7 +418,11 @@ class FakeSpotify:
         return 200, {"tracks": _paging(page, limit, offset, len(matches), query)}
 
 
-def _public(track: dict[str, Any] | None) -> dict[str, Any]:
+def _public(track: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A track as Spotify sends it: without the fake's own keys; null for one marked `_null`
+    (a test's malformed answer)."""
+    if track and track.get("_null"):
+        return None
     return {k: v for k, v in (track or {}).items() if not k.startswith("_")}
 
 
