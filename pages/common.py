@@ -26,7 +26,7 @@ from core.emotion.cards import available_models, card_accuracy
 from core.emotion.model import EmotionModel, ModelLoadError
 from core.labels import FACE_SIZE
 from core.music.catalog import CatalogError, catalog_file, has_audio_features, load_catalog
-from core.music.feedback import MAX_PROFILE_LENGTH, FeedbackStore, feedback_url
+from core.music.feedback import MAX_PROFILE_LENGTH, FeedbackStore, Preference, feedback_url
 from core.music.playlists import FORMATS, export, file_name, merge_songs, tracks_from_frame
 from core.music.recommender import Recommender
 from core.music.songs import Songs, SongsService
@@ -265,8 +265,8 @@ def model_choice(wait: bool = True) -> EmotionModel | Future | None:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the music catalog…")
-def _catalog_from_path(path: str, modified: float) -> pd.DataFrame:
-    del modified  # part of the cache key only: an edited file is read again
+def _catalog_from_path(path: str, modified: int, size: int) -> pd.DataFrame:
+    del modified, size  # part of the cache key only: an edited file is read again
     return load_catalog(path)
 
 
@@ -282,9 +282,28 @@ def _recommender(key: str, _catalog: pd.DataFrame) -> Recommender:
     return Recommender(_catalog)
 
 
+_catalog_versions: dict[str, tuple[int, int]] = {}  # catalog file -> (mtime_ns, size) loaded
+_catalog_versions_lock = threading.Lock()
+
+
+def _path_key(file: str, version: tuple[int, int]) -> str:
+    """The catalog key of one version of a catalog file: its recommender and songs service
+    follow the file when it is edited or replaced while the app runs."""
+    return f"path:{file}:{version[0]}:{version[1]}"
+
+
 def _path_catalog(path: str | Path) -> tuple[pd.DataFrame, str]:
-    file = catalog_file(path, app_settings().catalog_folders)
-    return _catalog_from_path(str(file), file.stat().st_mtime), f"path:{file}"
+    file = str(catalog_file(path, app_settings().catalog_folders))
+    stat = os.stat(file)
+    version = (stat.st_mtime_ns, stat.st_size)
+    with _catalog_versions_lock:
+        old = _catalog_versions.get(file)
+        _catalog_versions[file] = version
+    if old is not None and old != version:  # the file changed: its old version is let go
+        _catalog_from_path.clear(file, *old)
+        _recommender.clear(_path_key(file, old), None)
+        _songs_service.clear()  # keyed by a settings hash too; the others are rebuilt on use
+    return _catalog_from_path(file, *version), _path_key(file, version)
 
 
 def active_catalog() -> pd.DataFrame | None:
@@ -319,11 +338,11 @@ def active_catalog() -> pd.DataFrame | None:
     st.session_state["catalog_key"] = key
     features = "with audio features" if has_audio_features(catalog) else "no audio features"
     st.sidebar.caption(
-        f"Active catalog: **{catalog.attrs.get('name', 'catalog')}** · "
+        f"Active catalog: **{markdown_text(catalog.attrs.get('name', 'catalog'))}** · "
         f"{len(catalog):,} tracks · {features}"
     )
     for note in catalog.attrs.get("notes", [])[:3]:
-        box.caption(note)
+        box.caption(markdown_text(note))  # notes name the file and its columns
     return catalog
 
 
@@ -492,10 +511,10 @@ def render_songs(
                 cols[0].image(rec.image_url, width=64)
             body, actions = cols[-2], cols[-1]
             year = f" · {rec.year}" if rec.year else ""
-            genre = f" · {rec.genre}" if rec.genre else ""
-            link = f" · [open in Spotify]({rec.url})" if rec.url else ""
-            body.markdown(f"**{rec.title}** — {rec.artist}{year}{genre}{link}")
-            body.caption(f"Why: {rec.reason}")
+            genre = f" · {markdown_text(rec.genre)}" if rec.genre else ""
+            link = f" · [open in Spotify]({_link(rec.url)})" if rec.url else ""
+            body.markdown(f"{_song_line(rec)}{year}{genre}{link}")
+            body.caption(f"Why: {markdown_text(rec.reason)}")
             vote_key = f"{key}_vote_{i}_{rec.key}"
             actions.feedback(
                 "thumbs",
@@ -509,10 +528,30 @@ def render_songs(
                 components.iframe(rec.embed, height=80)
     anchor = st.session_state.get(f"{key}_more")
     if isinstance(anchor, Recommendation):
-        similar = recommender.more_like_this(anchor, k=5)
-        st.markdown(f"**More like _{anchor.title}_**")
+        # The profile's thumbs here too: a song turned down does not come back this way.
+        similar = recommender.more_like_this(anchor, k=5, feedback=_preference(profile))
+        st.markdown(f"**More like _{markdown_text(anchor.title)}_**")
         for rec in similar:
-            st.markdown(f"- **{rec.title}** — {rec.artist} · {rec.reason}")
+            st.markdown(f"- {_song_line(rec)} · {markdown_text(rec.reason)}")
+
+
+def _preference(profile: str) -> Preference:
+    """The profile's thumbs; none while the feedback database cannot be read (the songs list
+    says so)."""
+    try:
+        return feedback_store().preference(profile)
+    except STORE_FAILURES:
+        return Preference()
+
+
+def _song_line(rec: Recommendation) -> str:
+    """'**Title** — Artist' as markdown, whatever characters the title and artist hold."""
+    return f"**{markdown_text(rec.title)}** — {markdown_text(rec.artist)}"
+
+
+def _link(url: str) -> str:
+    """A URL as a markdown link target (a space or parenthesis would end it early)."""
+    return re.sub(r"[\s()<>]", lambda m: f"%{ord(m.group()):02X}", url)
 
 
 # ----------------------------------------------------------------------------- playlists
@@ -527,8 +566,9 @@ def _pending_logins() -> PendingLogins:
     return PendingLogins()
 
 
-def _md(text: str) -> str:
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
+def markdown_text(text: object) -> str:
+    """`text` (a title, a name, a file name) escaped to show as itself inside markdown."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$&])", r"\\\1", str(text))
 
 
 def _songs(count: int) -> str:
@@ -618,7 +658,10 @@ def save_to_spotify(key: str, name: str, tracks: list[Recommendation]) -> None:
     _show_saved(key)
 
 
-def _save_button(key: str, name: str, tracks: list[Recommendation], listener: dict) -> None:
+def _save_button(key: str, name: str, tracks: list[Recommendation], listener: dict) -> bool:
+    """'Save to my Spotify' and what the last click did; True when this click created a
+    playlist (also one that not every song went into)."""
+    created = False
     if st.button(
         "Save to my Spotify",
         key=f"{key}_spotify_save",
@@ -631,24 +674,27 @@ def _save_button(key: str, name: str, tracks: list[Recommendation], listener: di
             ).save_playlist(
                 listener["token"], name, tracks, description="Songs moodlens picked for a mood."
             )
+            created = True
         except PlaylistError as error:
             st.session_state[f"{key}_spotify_saved"] = error
+            created = error.playlist_url is not None
             if error.reconnect:
                 st.session_state.pop(SPOTIFY, None)
     _show_saved(key)
+    return created
 
 
 def _show_saved(key: str) -> None:
     result = st.session_state.get(f"{key}_spotify_saved")
     if isinstance(result, SavedPlaylist):
         st.success(
-            f"Saved **{_md(result.name)}** ({_songs(result.added)}) to your Spotify: "
-            f"[open it]({result.url})"
+            f"Saved **{markdown_text(result.name)}** ({_songs(result.added)}) to your Spotify: "
+            f"[open it]({_link(result.url)})"
         )
         if result.skipped:
             st.caption(
                 "Not on Spotify (no Spotify id), so not added: "
-                + "; ".join(_md(f"{t.artist} – {t.title}") for t in result.skipped)
+                + "; ".join(markdown_text(f"{t.artist} – {t.title}") for t in result.skipped)
             )
     elif isinstance(result, PlaylistError):
         st.error(str(result))
@@ -677,9 +723,17 @@ def spotify_return() -> None:
     if listener and listener.get("offer"):
         name, tracks = listener["offer"]
         with st.container(border=True):
-            st.success(f"Connected to Spotify as {_md(listener['user'])}.")
-            st.markdown(f"Save **{_md(name)}** ({_songs(len(tracks))}) as a private playlist?")
-            _save_button("spotify_return", name, tracks, listener)
+            st.success(f"Connected to Spotify as {markdown_text(listener['user'])}.")
+            st.markdown(
+                f"Save **{markdown_text(name)}** ({_songs(len(tracks))}) as a private playlist?"
+            )
+            if _save_button("spotify_return", name, tracks, listener):
+                # Offered once: another click or rerun makes no second copy. A failure before
+                # the playlist was made keeps the offer, to try again.
+                listener["offer"] = None
+    elif "spotify_return_spotify_saved" in st.session_state:
+        _show_saved("spotify_return")  # the saved playlist's link, once more after the offer
+        del st.session_state["spotify_return_spotify_saved"]
 
 
 def deferred_csv(frame: pd.DataFrame, index: bool = False):

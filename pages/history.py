@@ -8,6 +8,7 @@ from core.music.store import STORE_FAILURES, unavailable_note
 from core.palette import EMOTION_COLORS
 from pages.common import (
     feedback_store,
+    markdown_text,
     profile_name,
     route_through_app,
     spotify_return,
@@ -27,7 +28,7 @@ where = (
     if store.backend == "postgresql"
     else "kept in memory until the app stops"
 )
-st.caption(f"Profile **{profile}** · {where}.")
+st.caption(f"Profile **{markdown_text(profile)}** · {where}.")
 
 try:
     history, liked = store.history(profile), store.liked_songs(profile)

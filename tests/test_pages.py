@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import cv2
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -231,7 +233,7 @@ def test_the_catalog_path_cannot_open_other_files_of_the_server():
     app.sidebar.text_input(key="catalog_path").set_value("/etc/passwd").run()
     assert not app.exception, app.exception
     assert "opened by path only from" in "\n".join(e.value for e in app.sidebar.error)
-    assert "starter_catalog.csv" in "\n".join(c.value for c in app.sidebar.caption)
+    assert "starter_catalog.csv" in _plain("\n".join(c.value for c in app.sidebar.caption))
 
 
 def test_missing_model_is_explained(tmp_path, monkeypatch):
@@ -324,3 +326,197 @@ def test_a_model_file_replaced_while_the_app_runs_is_loaded_again(tmp_path):
     assert [key for key in common._loads if key[0] == str(copy)] == [
         (str(copy), copy.stat().st_mtime_ns)
     ]  # the replaced file's old model is let go, not kept for the life of the server
+
+
+# ----------------------------------------------------------------------------- songs panel
+
+SONGS_PAGE = """
+import streamlit as st
+from pages.common import active_catalog, active_recommender, render_songs
+
+catalog = active_catalog()
+render_songs(st.session_state["recs"], None, "t", "default", "happy", active_recommender(catalog))
+"""
+
+
+def _songs_page(recs) -> AppTest:
+    """The songs panel alone, for `recs`, over the starter catalog."""
+    app = AppTest.from_string(SONGS_PAGE, default_timeout=TIMEOUT)
+    app.session_state["recs"] = recs
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _plain(markdown: str) -> str:
+    """Markdown source with its backslash escapes undone (the text a person reads)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def _more_like_this(app: AppTest) -> list[str]:
+    return [m.value for m in app.markdown if m.value.startswith("- ")]
+
+
+def _starter_recommender():
+    from core.music.catalog import load_catalog
+    from core.music.recommender import Recommender
+    from core.paths import STARTER_CATALOG
+
+    return Recommender(load_catalog(STARTER_CATALOG))
+
+
+def test_more_like_this_leaves_out_a_song_the_profile_turned_down(tmp_path):
+    from core.music.feedback import FeedbackStore
+
+    recommender = _starter_recommender()
+    anchor = recommender.recommend({"happy": 1.0}, k=1)[0]
+    turned_down = recommender.more_like_this(anchor, k=5)[0]  # what it offers without thumbs
+    app = _songs_page([anchor])
+    app.button(key=f"t_more_0_{anchor.key}").click().run()
+    assert any(f"**{turned_down.title}**" in _plain(s) for s in _more_like_this(app))
+    FeedbackStore(tmp_path / "feedback.sqlite3").record_vote("default", turned_down, -1)
+    app.run()
+    assert not app.exception, app.exception
+    similar = [_plain(s) for s in _more_like_this(app)]
+    assert len(similar) == 5
+    assert not any(f"**{turned_down.title}** — {turned_down.artist}" in s for s in similar)
+
+
+def test_titles_and_names_with_markdown_characters_show_as_written():
+    from core.music.tracks import Recommendation
+    from pages.common import markdown_text
+
+    title, artist = "*Hit* [me](http://x.y) #1 <b>&amp; ~no~ $5", "_DJ_ `Tick` | Co."
+    rec = Recommendation(
+        title, artist, None, 2001, "pop", "Happy", None, None, "Lifts a happy face", 1.0
+    )
+    app = _songs_page([rec])
+    line = next(m.value for m in app.markdown if "2001" in m.value)
+    assert line.startswith(f"**{markdown_text(title)}** — {markdown_text(artist)} · 2001")
+    assert _plain(line).startswith(f"**{title}** — {artist}")
+    assert r"\*Hit\* \[me\]\(" in line and r"\&amp;" in line  # no emphasis, link or entity
+    app.button(key=f"t_more_0_{rec.key}").click().run()
+    assert not app.exception, app.exception
+    assert f"**More like _{markdown_text(title)}_**" in [m.value for m in app.markdown]
+    assert _more_like_this(app)  # same mood and genre from the catalog
+    for similar in _more_like_this(app):  # their reasons quote the title too
+        assert title not in similar and markdown_text(title) in similar
+
+
+def test_the_history_page_shows_a_profile_name_as_written():
+    app = open_page("pages/history.py")
+    app.sidebar.text_input(key="profile").input("*ana*_b").run()
+    assert not app.exception, app.exception
+    assert r"Profile **\*ana\*\_b**" in "\n".join(c.value for c in app.caption)
+
+
+CATALOG_PAGE = """
+import streamlit as st
+from pages.common import active_catalog, active_recommender
+
+catalog = active_catalog()
+recommender = active_recommender(catalog)
+st.session_state["recommender"] = __import__("weakref").ref(recommender)
+st.write(f"catalog {len(catalog)} recommender {len(recommender.catalog)}")
+"""
+
+
+def test_a_catalog_file_edited_while_the_app_runs_is_used_at_once(tmp_path, monkeypatch):
+    import gc
+
+    from core.paths import STARTER_CATALOG
+
+    rows = STARTER_CATALOG.read_text(encoding="utf-8").splitlines()
+    mine = tmp_path / "mine.csv"
+    mine.write_text("\n".join(rows[:41]) + "\n", encoding="utf-8")
+    monkeypatch.setenv("MOODLENS_CATALOG", str(mine))
+    app = AppTest.from_string(CATALOG_PAGE, default_timeout=TIMEOUT)
+    app.run()
+    assert not app.exception, app.exception
+    assert app.markdown[0].value == "catalog 40 recommender 40"
+    first = app.session_state["recommender"]
+    mine.write_text("\n".join(rows[:61]) + "\n", encoding="utf-8")  # edited in place
+    app.run()
+    assert not app.exception, app.exception
+    assert app.markdown[0].value == "catalog 60 recommender 60"
+    assert app.session_state["recommender"]() is not first()
+    gc.collect()
+    assert first() is None  # the old version is let go, not kept until the cache fills up
+    app.run()
+    assert app.session_state["recommender"]() is not None  # the new one stays cached
+
+
+# ----------------------------------------------------------------------------- Spotify offer
+
+SPOTIFY_PAGE = """
+from pages.common import spotify_return
+
+spotify_return()
+"""
+
+
+def _spotify_offer(monkeypatch, outcomes: list) -> tuple[AppTest, list]:
+    """The 'save these songs?' offer after 'Connect Spotify'; each click of Save gets the next
+    outcome (a PlaylistError is raised). Returns the page and the names saves were asked for."""
+    import time
+
+    from core.music.spotify_playlists import SavedPlaylist, SpotifyPlaylists, UserToken
+    from core.music.tracks import Recommendation
+
+    monkeypatch.setenv("SPOTIFY_CLIENT_ID", "client")
+    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("SPOTIFY_REDIRECT_URI", "http://localhost:8501/history")
+    asked = []
+
+    def save(self, token, name, tracks, *, description=""):
+        asked.append(name)
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return SavedPlaylist("p1", "https://open.spotify.com/playlist/p1", name, len(tracks))
+
+    monkeypatch.setattr(SpotifyPlaylists, "save_playlist", save)
+    song = Recommendation("Happy", "Pharrell", None, None, None, None, None, None, "", 0.0)
+    app = AppTest.from_string(SPOTIFY_PAGE, default_timeout=TIMEOUT)
+    app.session_state["spotify_listener"] = {
+        "token": UserToken("token", expires_at=time.time() + 3600),
+        "user": "ana",
+        "offer": ("moodlens · happy", [song]),
+    }
+    app.run()
+    assert not app.exception, app.exception
+    return app, asked
+
+
+def _save_offered(app: AppTest) -> bool:
+    return any(b.key == "spotify_return_spotify_save" for b in app.button)
+
+
+def test_the_spotify_offer_makes_one_playlist_and_can_be_retried_after_a_failure(monkeypatch):
+    from core.music.spotify_playlists import PlaylistError
+
+    app, asked = _spotify_offer(monkeypatch, [PlaylistError("Spotify is busy."), "saved"])
+    app.button(key="spotify_return_spotify_save").click().run()
+    assert "Spotify is busy." in [e.value for e in app.error]
+    assert _save_offered(app)  # nothing was made: the offer stays, to try again
+    app.button(key="spotify_return_spotify_save").click().run()
+    assert not app.exception, app.exception
+    assert asked == ["moodlens · happy"] * 2
+    assert "moodlens · happy" in _plain(app.success[-1].value)
+    app.run()
+    assert not _save_offered(app)  # made once: no second click, no copy
+    assert asked == ["moodlens · happy"] * 2
+    assert "moodlens · happy" in _plain(app.success[-1].value)  # its link, once more
+    app.run()
+    assert not [s for s in app.success if "moodlens · happy" in _plain(s.value)]
+
+
+def test_the_spotify_offer_is_not_made_again_after_a_partly_saved_playlist(monkeypatch):
+    from core.music.spotify_playlists import PlaylistError
+
+    partial = PlaylistError("Adding songs failed.", playlist_url="https://x/p1", added=0)
+    app, asked = _spotify_offer(monkeypatch, [partial])
+    app.button(key="spotify_return_spotify_save").click().run()
+    assert "Adding songs failed." in [e.value for e in app.error]
+    app.run()
+    assert not _save_offered(app) and asked == ["moodlens · happy"]
