@@ -3,6 +3,7 @@ cropping at edges, upload decoding."""
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 
@@ -12,9 +13,11 @@ import pytest
 
 from core.vision import blazeface
 from core.vision.faces import (
+    MAX_IMAGE_PIXELS,
     FaceBox,
     FaceDetector,
     ImageError,
+    _tiles,
     crop_face,
     decode_image,
     fit_width,
@@ -160,6 +163,27 @@ def test_a_small_file_declaring_gigapixels_is_refused_before_it_is_decoded():
         decode_image(bomb)
     with pytest.raises(ImageError, match="too large"):
         decode_image(_png(8_000, 6_000, bytes(8_001)))  # 48 megapixels, under Pillow's own limit
+
+
+def test_an_image_whose_header_pillow_cannot_read_is_refused_before_opencv_decodes_it():
+    """OpenCV decodes what Pillow's header check cannot size (a JPEG with a TEM marker, a
+    Radiance file renamed .jpg): such a file could declare gigapixels in a few megabytes."""
+    _, jpeg = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))
+    tem_jpeg = jpeg.tobytes()[:2] + b"\xff\x01" + jpeg.tobytes()[2:]
+    assert cv2.imdecode(np.frombuffer(tem_jpeg, np.uint8), cv2.IMREAD_COLOR) is not None
+    radiance = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 40000 +X 32767\n" + bytes(64)
+    for data in (tem_jpeg, radiance):
+        with pytest.raises(ImageError, match="not an image we can read"):
+            decode_image(data)
+
+
+def test_opencv_itself_decodes_no_more_pixels_than_the_photo_limit():
+    assert os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] == str(MAX_IMAGE_PIXELS)
+
+
+def test_a_thin_strip_is_searched_whole_not_in_tiles_smaller_than_the_detector_input():
+    assert _tiles(1280, 3, tiles=3, least=256) == [(0, 0, 1280, 3)]
+    assert len(_tiles(1280, 960, tiles=3, least=256)) > 1  # a photo still gets its tiles
 
 
 def test_fit_width_bounds_the_longer_side_and_keeps_aspect():

@@ -326,7 +326,8 @@ def _tiles(width: int, height: int, tiles: int, least: int) -> list[tuple[int, i
         side = max(least, round(min(width, height) / tiles * 1.25))
         if side >= max(width, height):
             return regions
-        side = min(side, width, height)
+        if min(width, height) < least:  # a thin strip: squares would be smaller than the input
+            return regions
         for y in _starts(height, side):
             for x in _starts(width, side):
                 regions.append((x, y, x + side, y + side))
@@ -390,6 +391,9 @@ def prepare_face(gray: np.ndarray, box: FaceBox, pad: float = 0.08) -> np.ndarra
 
 UPLOAD_TYPES = ("jpg", "jpeg", "png", "webp", "heic", "heif")  # the photo uploaders' extensions
 UPLOAD_FORMATS = "JPG, PNG, WebP or HEIC"
+UNREADABLE = (
+    f"This file is not an image we can read (or it is damaged). Upload a {UPLOAD_FORMATS} photo."
+)
 # ISO base media brands of HEIF stills (iPhone photos are "heic"); OpenCV's wheels cannot read them.
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 
@@ -416,8 +420,9 @@ def _check_pixels(width: int, height: int) -> None:
 
 
 def _check_declared_size(data: bytes) -> None:
-    """ImageError when the header of a photo Pillow can read declares too many pixels (a
-    damaged or unknown header passes: the decoder then says what it can)."""
+    """ImageError unless Pillow reads the photo's header and it declares at most
+    MAX_IMAGE_PIXELS: a header Pillow cannot read (a format we do not take, or a damaged one
+    OpenCV would still decode) could hide gigapixels in a small file."""
     from PIL import Image
 
     try:
@@ -425,8 +430,8 @@ def _check_declared_size(data: bytes) -> None:
             width, height = header.size
     except Image.DecompressionBombError:
         width, height = MAX_IMAGE_PIXELS + 1, 1
-    except (OSError, ValueError):
-        return
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ImageError(UNREADABLE) from error
     _check_pixels(width, height)
 
 
@@ -461,12 +466,12 @@ def decode_image(data: bytes) -> np.ndarray:
         image = _decode_heif(data)
     else:
         _check_declared_size(data)  # a small file can declare gigapixels: refuse before decoding
-        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        try:
+            image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error as error:  # e.g. over OpenCV's own pixel cap (see core/__init__.py)
+            raise ImageError(UNREADABLE) from error
     if image is None:
-        raise ImageError(
-            "This file is not an image we can read (or it is damaged). "
-            f"Upload a {UPLOAD_FORMATS} photo."
-        )
+        raise ImageError(UNREADABLE)
     _check_pixels(image.shape[1], image.shape[0])
     return image
 
