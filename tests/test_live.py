@@ -266,3 +266,38 @@ def test_stream_budget_shares_the_cpu_and_degrades_instead_of_stopping():
     assert budget.active() == 4 and budget.rate() == 7.5
     clock["now"] += 5.0  # every stream went quiet: they expire, the budget frees up
     assert budget.active() == 0 and budget.rate() == 15.0
+
+
+class JitteryDetector(FaceDetector):
+    """The real detector, as it reads two faces of about one size: which is larger (first)
+    swaps from one frame to the next with a few pixels of jitter."""
+
+    calls = 0
+
+    def detect(self, frame):
+        self.calls += 1
+        found = super().detect(frame)
+        return found[::-1] if self.calls % 2 else found
+
+
+def test_the_face_that_picks_the_music_keeps_it_while_two_faces_are_about_one_size(
+    public_test, shipped_model, detectable
+):
+    """The music must follow one of two faces of about one size, not a blend of both, until
+    another face comes much closer."""
+    x, _ = public_test
+    left, right = (x[i] for i in _face_ids(detectable, 2))
+    analyzer = LiveAnalyzer(shipped_model, JitteryDetector(), detect_every=1)
+    leads = []
+    for step in range(8):
+        boxes = [FaceBox(50, 140, 190, 190), FaceBox(370, 140, 180, 180)]
+        analyzer.process(scene([left, right], boxes, seed=step))
+        faces = analyzer.snapshot().faces
+        assert len(faces) == 2, analyzer.snapshot().status
+        leads.append(faces[0].face_id)
+    assert len(set(leads)) == 1, leads
+    assert f"#{leads[0]} picks the music" in analyzer.snapshot().status
+    for step in range(3):  # the right face comes close: it takes the music
+        boxes = [FaceBox(60, 180, 140, 140), FaceBox(330, 100, 300, 300)]
+        analyzer.process(scene([left, right], boxes, seed=step))
+    assert analyzer.snapshot().faces[0].box.x > 300

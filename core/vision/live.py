@@ -26,6 +26,10 @@ from core.vision.tracking import FaceTracker
 _log = logging.getLogger(__name__)
 
 
+# A face takes the music from the one that has it only when this many times larger (area).
+LEAD_SWITCH_AREA = 1.5
+
+
 @dataclass(frozen=True)
 class FaceResult:
     """One tracked face in the latest frame."""
@@ -255,6 +259,7 @@ class LiveAnalyzer:
             maxlen=int(self.timeline_seconds / self.timeline_interval)
         )
         self._since_full_search = 0
+        self._lead: int | None = None  # the face whose mood picks the music (`_lead_first`)
         self._frame_size: tuple[int, int] | None = None
         self._last_frame: np.ndarray | None = None
         self._errors_seen: set[type] = set()
@@ -348,6 +353,7 @@ class LiveAnalyzer:
         else:
             self._tracker.update([])
         self._smoother.step()
+        results = self._lead_first(results)
         if not results:
             status = (
                 "No face found: look at the camera, face lit and uncovered, close enough "
@@ -356,9 +362,24 @@ class LiveAnalyzer:
         elif len(results) == 1:
             status = "1 face"
         else:
-            status = f"{len(results)} faces: the largest (#{results[0].face_id}) picks the music"
+            status = f"{len(results)} faces: #{results[0].face_id} picks the music"
         self._publish(results, status, start, times)
         return results
+
+    def _lead_first(self, results: list[FaceResult]) -> list[FaceResult]:
+        """The faces with the one whose mood picks the music first: the largest, kept while it
+        stays in the picture unless another grows LEAD_SWITCH_AREA times larger. Two faces of
+        about one size would otherwise swap the lead on every frame's detector jitter and the
+        music would follow a blend of both."""
+        if not results:
+            self._lead = None
+            return results
+        lead = next((r for r in results if r.face_id == self._lead), None)
+        largest = max(results, key=lambda r: r.box.area)
+        if lead is None or largest.box.area > LEAD_SWITCH_AREA * lead.box.area:
+            lead = largest
+        self._lead = lead.face_id
+        return [lead] + [r for r in results if r is not lead]
 
     def _find_faces(self, frame: np.ndarray) -> list[FaceBox]:
         """Full search every `detect_every` frames or when nothing is followed; else local."""
@@ -459,6 +480,7 @@ class LiveAnalyzer:
             self._smoother.reset()
             self._tracker.reset()
             self._since_full_search = 0
+            self._lead = None
             self._faces = []
             self._timeline.clear()
             self._frame_times.clear()
