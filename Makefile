@@ -103,7 +103,9 @@ train-resnet: $(VENV)/.deps
 	@if pgrep -f "$(RESNET_MATCH)" >/dev/null; then echo "already training"; \
 	elif [ -f $(RESNET_RUN)/state.json ]; then \
 	  nohup $(BIN)/python -m core.train --resume $(RESNET_RUN) >> $(RESNET_RUN)/log.txt 2>&1 & \
-	  echo "resumed $(RESNET_RUN)"; \
+	  if grep -q '"finished": true' $(RESNET_RUN)/state.json; then \
+	    echo "$(RESNET_RUN) has ended: it exports its model if it has not yet (see its log.txt); then make ship-resnet"; \
+	  else echo "resumed $(RESNET_RUN)"; fi; \
 	else \
 	  nohup $(BIN)/python -m core.train --model resnet50v2 --data $(FER) --name $(RESNET_NAME) \
 	    --epochs $(RESNET_EPOCHS) --image-size $(RESNET_SIZE) --precision bf16 --optimizer sgd \

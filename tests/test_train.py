@@ -113,6 +113,12 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
     probs = model.predict(fer.get("test")[0][:5])
     assert probs.shape == (5, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
 
+    # Resumed after it ended with nothing more to train: its export stands as it is.
+    exported = (out / "straight.npz").stat().st_mtime_ns, (out / "straight.json").read_bytes()
+    train_module.main(["--resume", str(runs_dir / "straight")])
+    assert (out / "straight.npz").stat().st_mtime_ns == exported[0]
+    assert (out / "straight.json").read_bytes() == exported[1]
+
 
 class _Writer:
     """Stands in for a Keras model's two save calls: writes `payload` into each file, and dies
@@ -419,3 +425,42 @@ def test_the_code_version_is_dirty_only_when_code_differs(tmp_path, monkeypatch)
     assert train_module.code_version() == clean
     (tmp_path / "core" / "train.py").write_text("x = 2\n")
     assert train_module.code_version() == clean + "+changes"
+
+
+def test_a_finished_runs_export_is_found_in_its_own_card_or_the_one_it_was_promoted_into(
+    tmp_path,
+):
+    config = train_module.TrainConfig(model="cnn", data="", name="run3", out=str(tmp_path))
+    assert train_module.exported_card(config) is None
+    (tmp_path / "run3.json").write_text(json.dumps({"training_status": "interim: best of 4"}))
+    (tmp_path / "run3.npz").write_bytes(b"model")
+    assert train_module.exported_card(config) is None  # an interim export is not the end
+    (tmp_path / "run3.json").write_text(json.dumps({"training_status": "finished"}))
+    assert train_module.exported_card(config) == tmp_path / "run3.json"
+    (tmp_path / "run3.json").unlink()
+    (tmp_path / "run3.npz").unlink()
+    (tmp_path / "shipped.json").write_text(json.dumps({"trained_as": "run3"}))
+    (tmp_path / "other.json").write_text("[not a card")
+    assert train_module.exported_card(config) == tmp_path / "shipped.json"
+
+
+def test_a_kill_while_a_model_file_is_written_leaves_the_old_one(tmp_path, monkeypatch):
+    from core.emotion import model as model_module
+
+    class Weights:
+        def get_weights(self):
+            return [np.ones((4, 4), np.float32)]
+
+    path = tmp_path / "m.npz"
+    model_module.save_npz_model(Weights(), {"model": "cnn"}, path)
+    before = path.read_bytes()
+
+    def dies(file, **arrays):
+        file.write(b"PK half a zip")
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(model_module.np, "savez_compressed", dies)
+    with pytest.raises(KeyboardInterrupt):
+        model_module.save_npz_model(Weights(), {"model": "cnn"}, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.glob("*.npz")] == ["m.npz"]

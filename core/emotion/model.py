@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,12 @@ def save_npz_model(model, spec: dict, path: Path, weight_format: str = "float16"
             arrays[f"{key}_scale"] = scale
         else:
             arrays[key] = w.astype(np.float16)
-    np.savez_compressed(path, arch=np.array(json.dumps(spec)), **arrays)
+    # Written beside and moved into place: a kill mid-write never leaves a truncated model
+    # where the app (and every *.npz listing) would find it.
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as file:
+        np.savez_compressed(file, arch=np.array(json.dumps(spec)), **arrays)
+    os.replace(partial, path)
     return path
 
 

@@ -197,8 +197,8 @@ class _Progress:
 
 # The tracked files that make the code a run trains with (results, cards and docs do not).
 CODE_PATHS = (
-    "core", "pages", "app.py", "benchmarks", "deploy", "*.py", "pyproject.toml",
-    "requirements*.txt",
+    "core", "pages", "app.py", "benchmarks", "deploy", ":(glob)*.py", "pyproject.toml",
+    ":(glob)requirements*.txt",
 )  # fmt: skip
 
 
@@ -501,6 +501,7 @@ def train(
         )
 
     note_code_version(state)
+    was_finished, epochs_before = bool(state.get("finished")), state["epoch"]
     stopped_by_budget = stopped_early = False
     for epoch in range(state["epoch"], config.epochs):
         if _over_budget(config, state):
@@ -525,9 +526,32 @@ def train(
     state["stopped_early"] = stopped_early
     _atomic_write_json(run_dir / "state.json", state)
     if state["finished"] and config.export:
-        spec = ArchSpec(config.model, config.image_size, config.channels, config.dropout)
-        export(run_dir, model, spec, config)
+        trained_now = state["epoch"] > epochs_before
+        shipped = exported_card(config) if was_finished and not trained_now else None
+        if shipped:  # resumed after it ended, nothing more to train: its export stands
+            _log(f"{config.name} had ended and is exported ({shipped}): nothing to do")
+        else:
+            spec = ArchSpec(config.model, config.image_size, config.channels, config.dropout)
+            export(run_dir, model, spec, config)
     return run_dir
+
+
+def exported_card(config: TrainConfig) -> Path | None:
+    """The card of a finished run's export in `config.out`: its own final card beside its
+    model, or the card of the model it was promoted into (`trained_as`); None if neither."""
+    out = Path(config.out)
+    for path in sorted(out.glob("*.json")):
+        try:
+            card = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(card, dict):
+            continue
+        own = path.stem == config.name and (out / f"{config.name}.npz").is_file()
+        final = not str(card.get("training_status") or "interim").startswith("interim")
+        if (own and final) or card.get("trained_as") == config.name:
+            return path
+    return None
 
 
 def _atomic_write_json(path: Path, payload: dict) -> None:
