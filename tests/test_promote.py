@@ -166,3 +166,30 @@ def test_a_kill_while_the_card_is_written_leaves_the_shipped_card_whole(
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in models.iterdir()} == before
     assert json.loads((models / f"{SHIPPED}.json").read_text())["name"] == SHIPPED
+
+
+def test_a_kill_after_the_card_and_before_the_model_moved_is_finished_by_promoting_again(
+    models: Path, monkeypatch
+) -> None:
+    import core.training.promote as promote_module
+
+    _add_run(models, val_accuracy=0.65)
+    replace = promote_module.os.replace
+
+    def killed(source, target):  # the card is moved into place with os.replace too
+        if str(source).endswith(".npz"):
+            raise KeyboardInterrupt("killed before the model moved")
+        replace(source, target)
+
+    monkeypatch.setattr(promote_module.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        promote(RUN, SHIPPED, models)
+    monkeypatch.setattr(promote_module.os, "replace", replace)
+    assert json.loads((models / f"{SHIPPED}.json").read_text())["trained_as"] == RUN
+    assert (models / f"{SHIPPED}.npz").read_bytes() == b"resnet50v2 weights"  # not yet moved
+    # The card already says run 3, so comparing it with itself would refuse: finish the move.
+    result = promote(RUN, SHIPPED, models)
+    assert result["resumed"] is True
+    assert (models / f"{SHIPPED}.npz").read_bytes() == b"run 3 weights"
+    assert not (models / f"{RUN}.npz").exists() and not (models / f"{RUN}.json").exists()
+    assert load_cards(models).names.count(SHIPPED) == 1

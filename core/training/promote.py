@@ -99,6 +99,15 @@ def _why_no_card(run_dir: Path) -> str | None:
     )
 
 
+def _shipped_as(card_path: Path) -> str | None:
+    """The run a shipped card says it was promoted from (`trained_as`), if it can be read."""
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return card.get("trained_as") if isinstance(card, dict) else None
+
+
 def promote(run_name: str, into: str, models_dir: Path = MODELS_DIR, note: str | None = None,
             even_if_worse: bool = False, runs_dir: Path = RUNS_DIR) -> dict[str, Any]:  # fmt: skip
     """Move run `run_name`'s model and card to `into`; returns what changed. Raises PromoteError
@@ -109,6 +118,11 @@ def promote(run_name: str, into: str, models_dir: Path = MODELS_DIR, note: str |
     old_card, old_model = models_dir / f"{into}.json", models_dir / f"{into}.npz"
     if run_name == into:
         raise PromoteError("The run already ships under that name.")
+    if new_model.is_file() and _shipped_as(old_card) == run_name:
+        # A kill between writing the shipped card and moving the model: finish the move.
+        os.replace(new_model, old_model)
+        new_card.unlink(missing_ok=True)
+        return {"promoted": run_name, "into": into, "model": str(old_model), "resumed": True}
     if not new_card.exists() and (reason := _why_no_card(Path(runs_dir) / run_name)):
         raise PromoteError(reason)
     try:
