@@ -464,3 +464,15 @@ def test_a_kill_while_a_model_file_is_written_leaves_the_old_one(tmp_path, monke
         model_module.save_npz_model(Weights(), {"model": "cnn"}, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.glob("*.npz")] == ["m.npz"]
+
+
+def test_a_run_begun_in_a_checkout_that_moved_exports_into_this_ones_models(tmp_path):
+    from core.paths import MODELS_DIR
+
+    config = train_module.TrainConfig(model="cnn", data="", name="run3")
+    moved = {"config": {**vars(config), "out": str(tmp_path / "old-checkout" / "models")}}
+    assert train_module.resume_config(moved, None).out == str(MODELS_DIR)
+    kept = {"config": {**vars(config), "out": str(tmp_path)}}  # a folder chosen with --out
+    assert train_module.resume_config(kept, None).out == str(tmp_path)
+    asked = train_module.resume_config(moved, {"out": str(tmp_path / "elsewhere" / "models")})
+    assert asked.out == str(tmp_path / "elsewhere" / "models")

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from core.labels import NUM_EMOTIONS
-from core.paths import REPO_ROOT, RUNS_DIR
+from core.paths import MODELS_DIR, REPO_ROOT, RUNS_DIR
 from core.training.batch_norm import recalibrate_batch_norm, reseed_layers
 from core.training.guard import stopped_seconds
 from core.training.recipe import TrainConfig, parse_args, warm_start_source
@@ -279,6 +279,9 @@ def load_training_data(config: TrainConfig) -> TrainingData:
 def resume_config(state: dict, overrides: dict | None) -> TrainConfig:
     """The saved recipe with `overrides` applied; a length change is noted in the recipe."""
     config = TrainConfig(**{**state["config"], **(overrides or {})})
+    out = Path(config.out)
+    if "out" not in (overrides or {}) and out.name == "models" and not out.is_dir():
+        config.out = str(MODELS_DIR)  # begun in a checkout that has moved: export to this one
     if config.epochs != state["config"]["epochs"]:
         config.notes.append(
             f"Length changed from {state['config']['epochs']} to {config.epochs} epochs "
