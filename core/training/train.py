@@ -365,12 +365,15 @@ def train_one_epoch(model, config: TrainConfig, data: TrainingData, epoch: int) 
             _Progress(max(1, data.steps_per_epoch // 4), epoch, config.epochs, config.batch_size)
         ],
     )
+    fit_wall = time.perf_counter() - wall0
+    fit_running = max(fit_wall - min(stopped_seconds() - stopped0, fit_wall), 1e-9)
     if config.bn_recalibration_faces:
         recalibrate_batch_norm(model, data.bn_faces, config.batch_size)
     val_loss, val_accuracy = model.evaluate(data.val_ds, verbose=0)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     paused = min(stopped_seconds() - stopped0, wall)
     running = max(wall - paused, 1e-9)  # speed is measured while it ran, not while paused
+    images = data.steps_per_epoch * config.batch_size
     logs = {k: float(v[-1]) for k, v in result.history.items()}
     logs.update(val_loss=float(val_loss), val_accuracy=float(val_accuracy))
     return {
@@ -381,7 +384,10 @@ def train_one_epoch(model, config: TrainConfig, data: TrainingData, epoch: int) 
         "cpu_seconds": cpu,
         "wall_seconds": wall,
         "paused_seconds": paused,  # stopped by tests/benchmarks (core.training.guard)
-        "img_per_s": data.steps_per_epoch * config.batch_size / running,
+        # The epoch's images over its whole time (BN recalibration and validation included),
+        # and over the training steps alone.
+        "img_per_s": images / running,
+        "fit_img_per_s": images / fit_running,
         # This process's CPU time over its running wall time: ~1.9 on an idle 2-core
         # machine; lower means something else took the CPU (a starved run shows itself here).
         "cores_busy": cpu / running,
@@ -520,6 +526,7 @@ def train(
             f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f} "
             f"acc {record['accuracy']:.4f} val_acc {record['val_accuracy']:.4f} "
             f"({record['wall_seconds']:.0f}s, {record['img_per_s']:.0f} img/s, "
+            f"{record['fit_img_per_s']:.0f} training, "
             f"{record['cores_busy']:.2f} cores busy, load {record['loadavg_1min']:.2f}, "
             f"{state['cpu_seconds'] / 3600:.2f} CPU-h total)"
         )
