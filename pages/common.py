@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 import numpy as np
@@ -558,6 +559,13 @@ def _link(url: str) -> str:
 
 SESSION_SONGS = "session_songs"  # every song shown in this browser session, first seen first
 SPOTIFY = "spotify_listener"  # {"token": UserToken, "user": name, "offer": (name, tracks)}
+# A random secret the page keeps in this browser's cookie: Spotify's redirect (a new session,
+# maybe a new tab) finishes only a sign-in this browser started (`PendingLogins`).
+SPOTIFY_BROWSER_COOKIE = "moodlens_spotify_browser"
+SET_COOKIE_JS = """<script>
+document.cookie = "%(name)s=%(value)s; path=/; max-age=86400; SameSite=Lax"
+  + (location.protocol === "https:" ? "; Secure" : "");
+</script>"""
 
 
 @st.cache_resource
@@ -644,9 +652,17 @@ def save_to_spotify(key: str, name: str, tracks: list[Recommendation]) -> None:
         _save_button(key, name, tracks, listener)
         return
     login, pending = st.session_state.get(f"{SPOTIFY}_login"), _pending_logins()
-    if login is None or not pending.put(login, (name, tracks)):  # fresh songs, same sign-in
+    browser = _spotify_browser()
+    if not browser:  # the cookie is read when a session starts: keep this session's secret
+        browser = st.session_state.setdefault(f"{SPOTIFY}_browser", token_urlsafe(24))
+        st.html(
+            SET_COOKIE_JS % {"name": SPOTIFY_BROWSER_COOKIE, "value": browser},
+            unsafe_allow_javascript=True,
+        )
+    # Fresh songs for the same sign-in; a new sign-in once it was used or expired.
+    if login is None or not pending.put(login, (name, tracks), browser=browser):
         login = SpotifyPlaylists.from_settings(settings).start_login()
-        pending.put(login, (name, tracks))
+        pending.put(login, (name, tracks), browser=browser)
         st.session_state[f"{SPOTIFY}_login"] = login
     st.link_button(
         "Connect Spotify",
@@ -700,6 +716,11 @@ def _show_saved(key: str) -> None:
         st.error(str(result))
 
 
+def _spotify_browser() -> str:
+    """This browser's sign-in secret from its cookie ('' before the page has set one)."""
+    return str(st.context.cookies.get(SPOTIFY_BROWSER_COOKIE) or "")
+
+
 def spotify_return() -> None:
     """Finish a 'Connect Spotify' sign-in when Spotify sent the browser back here (?code or
     ?error with the state), then offer to save the songs chosen when it began. Call it
@@ -709,7 +730,8 @@ def spotify_return() -> None:
     if (params["code"] or params["error"]) and SpotifyPlaylists.configured(settings):
         for name in params:
             st.query_params.pop(name, None)
-        login, offer = _pending_logins().take(params["state"] or "") or (None, None)
+        taken = _pending_logins().take(params["state"] or "", browser=_spotify_browser())
+        login, offer = taken or (None, None)
         try:
             spotify = SpotifyPlaylists.from_settings(settings)
             token = spotify.finish_login(params, login)

@@ -357,6 +357,30 @@ def test_pending_logins_are_single_use_and_expire() -> None:
     assert pending.take("state-2") is None and len(pending) == 0
 
 
+def test_a_pending_login_expires_from_its_start_however_often_the_page_refreshes_it() -> None:
+    now = [0.0]
+    pending = PendingLogins(ttl=60, clock=lambda: now[0])
+    login = Login("u", "state", "v")
+    for second in range(0, 60, 5):  # a live page reruns its songs panel every few seconds
+        now[0] = float(second)
+        assert pending.put(login, ("songs", [second]))
+    now[0] = 61.0
+    assert pending.take("state") is None
+    assert not pending.put(login)  # expired: the page starts a new sign-in
+    now[0] = 10_000.0  # long after: a session that kept the used Login cannot revive it
+    assert not pending.put(login) and pending.take("state") is None
+
+
+def test_a_pending_login_is_taken_only_by_the_browser_that_started_it() -> None:
+    pending = PendingLogins()
+    login = Login("u", "state", "v")
+    assert pending.put(login, "songs", browser="secret-of-browser-a")
+    assert pending.take("state") is None
+    assert pending.take("state", browser="secret-of-browser-b") is None
+    assert pending.take("state", browser="secret-of-browser-a") == (login, "songs")
+    assert pending.take("state", browser="secret-of-browser-a") is None
+
+
 # --------------------------------------------------------------------------- the pages
 
 
@@ -379,11 +403,24 @@ def app_env(fake: FakeSpotify, tmp_path, monkeypatch) -> None:
     store.record_vote("default", song(2, with_id=False), 1)
 
 
-def history_page(query: dict[str, str] | None = None):
+def set_cookie(app) -> str:
+    """The sign-in secret the page's script stores in the browser's cookie."""
+    from pages.common import SPOTIFY_BROWSER_COOKIE
+
+    scripts = [h.value for h in app.html if SPOTIFY_BROWSER_COOKIE in h.value]
+    (value,) = {re.search(SPOTIFY_BROWSER_COOKIE + r"=([\w-]+);", js).group(1) for js in scripts}
+    return value
+
+
+def history_page(query: dict[str, str] | None = None, cookie: str = "", monkeypatch=None):
+    """The History page in a new browser session, which sends `cookie` (AppTest cannot send
+    cookies, so the page's reader of it is replaced)."""
     from streamlit.testing.v1 import AppTest
 
     from core.paths import REPO_ROOT
 
+    if monkeypatch is not None:
+        monkeypatch.setattr("pages.common._spotify_browser", lambda: cookie)
     app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     app.run()
     app.switch_page("pages/history.py")
@@ -399,13 +436,22 @@ def page_text(app) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-def test_pages_connect_spotify_and_save_the_liked_songs(fake: FakeSpotify, app_env) -> None:
-    app = history_page()
+def connect_in_a_browser(monkeypatch) -> tuple[dict[str, str], str]:
+    """Press Connect Spotify on a fresh browser's History page and follow it to Spotify: the
+    redirect's query and the cookie the page set in that browser."""
+    app = history_page(monkeypatch=monkeypatch)
     (connect_button,) = [b for b in app.link_button if b.value == "Connect Spotify"]
     back = requests.get(connect_button.proto.url, allow_redirects=False, timeout=5)
     query = {k: v[-1] for k, v in parse_qs(urlparse(back.headers["Location"]).query).items()}
+    return query, set_cookie(app)
 
-    landed = history_page(query)  # Spotify's redirect opens a new browser session
+
+def test_pages_connect_spotify_and_save_the_liked_songs(
+    fake: FakeSpotify, app_env, monkeypatch
+) -> None:
+    query, cookie = connect_in_a_browser(monkeypatch)
+    # Spotify's redirect opens a new browser session, in the browser that pressed Connect.
+    landed = history_page(query, cookie, monkeypatch)
     body = page_text(landed)
     assert f"Connected to Spotify as {fake.user['display_name']}" in body.replace("\\", "")
     assert "(2 songs)" in body
@@ -423,13 +469,26 @@ def test_pages_connect_spotify_and_save_the_liked_songs(fake: FakeSpotify, app_e
     assert any(b.label == "Download M3U8" for b in landed.download_button)
 
 
-def test_pages_explain_a_denied_consent(fake: FakeSpotify, app_env) -> None:
+def test_a_sign_in_link_started_in_another_browser_connects_nobody(
+    fake: FakeSpotify, app_env, monkeypatch
+) -> None:
+    """Login CSRF: someone signs in to their own Spotify, stops the redirect and sends its link
+    to a listener. The listener's session must not get the sender's token."""
+    query, cookie = connect_in_a_browser(monkeypatch)
+    for listener_cookie in ("", "another-browsers-secret"):
+        landed = history_page(query, listener_cookie, monkeypatch)
+        assert BAD_STATE in [e.value for e in landed.error]
+        assert "spotify_listener" not in landed.session_state
+    # The sign-in still belongs to its own browser, once.
+    assert "Connected to Spotify" in page_text(history_page(query, cookie, monkeypatch))
+    again = history_page(query, cookie, monkeypatch)
+    assert BAD_STATE in [e.value for e in again.error]
+
+
+def test_pages_explain_a_denied_consent(fake: FakeSpotify, app_env, monkeypatch) -> None:
     fake.deny_consent = True
-    app = history_page()
-    (connect_button,) = [b for b in app.link_button if b.value == "Connect Spotify"]
-    back = requests.get(connect_button.proto.url, allow_redirects=False, timeout=5)
-    query = {k: v[-1] for k, v in parse_qs(urlparse(back.headers["Location"]).query).items()}
-    landed = history_page(query)
+    query, cookie = connect_in_a_browser(monkeypatch)
+    landed = history_page(query, cookie, monkeypatch)
     assert DENIED in [e.value for e in landed.error]
     assert any(b.label == "Download M3U8" for b in landed.download_button)
     forged = history_page({"code": "stolen", "state": "not-ours"})

@@ -60,8 +60,9 @@ DENIED = (
     "saved. Download the playlist as a file instead, or press Connect Spotify again."
 )
 BAD_STATE = (
-    "This Spotify sign-in does not belong to a Connect Spotify press of this app, or it is "
-    "older than 15 minutes (state mismatch), so it was ignored. Press Connect Spotify again."
+    "This Spotify sign-in does not belong to a Connect Spotify press in this browser, or it is "
+    "older than 15 minutes (state mismatch), so it was ignored. Press Connect Spotify again "
+    "(in the browser, and at the address, you use moodlens with)."
 )
 EXPIRED = "Your Spotify sign-in has expired (401). Press Connect Spotify again."
 DEVELOPMENT_MODE = (
@@ -456,11 +457,15 @@ class SpotifyPlaylists:
 
 class PendingLogins:
     """Started sign-ins waiting for Spotify's redirect: state -> (Login, payload), in process
-    memory only, each taken at most once and forgotten after `ttl` seconds.
+    memory only, each taken at most once, by the browser that started it, within `ttl`
+    seconds of its start.
 
     The redirect opens a new browser session, so the session that started the sign-in cannot
     hold its verifier; the state (unguessable, and checked) finds it. `payload` is what the
-    new session should offer to save (e.g. the playlist's name and songs).
+    new session should offer to save (e.g. the playlist's name and songs). `browser` is a
+    secret only the starting browser holds (a cookie the page set): without it, a sign-in that
+    someone else started, its redirect link sent to a listener, would connect the listener's
+    session to the sender's Spotify account (login CSRF).
     """
 
     def __init__(
@@ -473,43 +478,50 @@ class PendingLogins:
         self.capacity = capacity
         self._clock = clock
         self._lock = threading.Lock()
-        self._waiting: dict[str, tuple[float, Login, Any]] = {}
-        self._used: dict[str, float] = {}
+        self._waiting: dict[str, tuple[float, Login, Any, str]] = {}
+        # States taken or expired: never waiting again (a session keeps its Login object).
+        self._retired: dict[str, None] = {}
 
-    def put(self, login: Login, payload: Any = None) -> bool:
-        """Keep `login` (again, with a fresh payload and deadline); False when its state was
-        already taken (start a new login then)."""
+    def put(self, login: Login, payload: Any = None, browser: str = "") -> bool:
+        """Keep `login` for `browser` (again: with a fresh payload, its deadline unchanged);
+        False when its state was taken or has expired (start a new login then)."""
         now = self._clock()
         with self._lock:
             self._prune(now)
-            if login.state in self._used:
+            if login.state in self._retired:
                 return False
-            self._waiting[login.state] = (now, login, payload)
+            started = self._waiting.get(login.state, (now,))[0]
+            self._waiting[login.state] = (started, login, payload, _digest(browser))
             while len(self._waiting) > self.capacity:
-                self._waiting.pop(next(iter(self._waiting)))
+                self._retire(next(iter(self._waiting)))
             return True
 
-    def take(self, state: str) -> tuple[Login, Any] | None:
-        """The login started with `state` and its payload, once; None when unknown or expired."""
+    def take(self, state: str, browser: str = "") -> tuple[Login, Any] | None:
+        """The login started with `state` by `browser` and its payload, once; None when unknown,
+        expired or started by another browser (which may still take it)."""
         now = self._clock()
         with self._lock:
             self._prune(now)
-            entry = self._waiting.pop(state, None) if state else None
-            if entry is None:
+            entry = self._waiting.get(state) if state else None
+            if entry is None or not hmac.compare_digest(entry[3], _digest(browser)):
                 return None
-            self._used[state] = now
+            self._retire(state)
             return entry[1], entry[2]
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._waiting)
 
+    def _retire(self, state: str) -> None:
+        self._waiting.pop(state, None)
+        self._retired[state] = None
+        while len(self._retired) > 20 * self.capacity:
+            del self._retired[next(iter(self._retired))]
+
     def _prune(self, now: float) -> None:
-        for store in (self._waiting, self._used):
-            old = [key for key, value in store.items() if now - _started(value) > self.ttl]
-            for key in old:
-                del store[key]
+        for state in [key for key, entry in self._waiting.items() if now - entry[0] > self.ttl]:
+            self._retire(state)
 
 
-def _started(value: Any) -> float:
-    return value[0] if isinstance(value, tuple) else value
+def _digest(browser: str) -> str:
+    return hashlib.sha256(browser.encode()).hexdigest()
