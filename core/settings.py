@@ -100,6 +100,13 @@ class Settings:
             if all(pair):
                 client_id, client_secret = pair
                 break
+        if client_id is None:  # a listener's sign-in (PKCE) needs the client ID alone
+            client_id = (
+                _lookup(secrets, "spotify", "client_id")
+                or _lookup(secrets, "SPOTIFY_CLIENT_ID")
+                or _env(env, "SPOTIFY_CLIENT_ID")
+                or _env(env, "SPOTIPY_CLIENT_ID")
+            )
         ice: Any = None
         try:
             webrtc = secrets.get("webrtc") if secrets is not None else None
@@ -127,6 +134,7 @@ class Settings:
             spotify_api_base=_env(env, "MOODLENS_SPOTIFY_API_BASE"),
             spotify_token_url=_env(env, "MOODLENS_SPOTIFY_TOKEN_URL"),
             spotify_redirect_uri=_lookup(secrets, "spotify", "redirect_uri")
+            or _lookup(secrets, "SPOTIFY_REDIRECT_URI")
             or _env(env, "SPOTIFY_REDIRECT_URI"),
             ice_servers_raw=ice,
             turn_urls=tuple(u.strip() for u in (turn_urls or "").split(",") if u.strip()),

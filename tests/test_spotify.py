@@ -335,6 +335,18 @@ def test_a_failing_token_endpoint_is_not_called_bad_credentials(fake: FakeSpotif
     assert "credentials" not in str(err.value) and "<html" not in str(err.value)
 
 
+def test_a_proxys_page_from_the_token_endpoint_is_neither_shown_nor_blamed_on_the_credentials(
+    fake: FakeSpotify,
+) -> None:
+    for status in (401, 403):
+        fake.fail("/api/token", status, body="<html><body><h1>Forbidden</h1></body></html>")
+        with pytest.raises(SpotifyUnavailable) as err:
+            client(fake, backoff_factor=0.0).recommend({"sad": 1.0})
+        assert "<html" not in str(err.value) and "Forbidden</h1>" not in str(err.value)
+        assert "did not accept this app's credentials" not in str(err.value)
+        fake.failures.clear()
+
+
 def test_500_is_retried_once_then_reported(fake: FakeSpotify) -> None:
     fake.fail("/v1/search", 500)
     with pytest.raises(SpotifyUnavailable, match=r"server error \(500\)"):

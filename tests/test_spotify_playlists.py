@@ -344,6 +344,18 @@ def test_settings_enable_it_only_with_a_redirect_uri(fake: FakeSpotify) -> None:
     )
 
 
+def test_a_listeners_sign_in_needs_only_the_client_id_and_redirect_uri() -> None:
+    """PKCE needs no client secret: an app set up for playlists alone can offer them."""
+    for secrets, env in (
+        ({"spotify": {"client_id": "abc", "redirect_uri": REDIRECT}}, {}),
+        ({"SPOTIFY_CLIENT_ID": "abc", "SPOTIFY_REDIRECT_URI": REDIRECT}, {}),
+        (None, {"SPOTIFY_CLIENT_ID": "abc", "SPOTIFY_REDIRECT_URI": REDIRECT}),
+    ):
+        settings = Settings.from_env(secrets, env)
+        assert SpotifyPlaylists.configured(settings), (secrets, env)
+        assert settings.spotify_credentials is None  # the app's own searches still need both
+
+
 def test_pending_logins_are_single_use_and_expire() -> None:
     now = [0.0]
     pending = PendingLogins(ttl=60, clock=lambda: now[0])

@@ -97,6 +97,18 @@ class SpotifyUnavailable(Exception):
         self.closed = closed  # True for 403/404: this endpoint is not open to this app
 
 
+def _json_reply(response: Any) -> bool:
+    """Whether an HTTP reply's body is JSON (Spotify's own error object); True when there is no
+    reply to look at (spotipy raised without one)."""
+    if response is None:
+        return True
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
+
+
 def _retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     if not headers:
         return None
@@ -227,11 +239,15 @@ class SpotifyClient:
                     raise self._rate_limited(
                         self._http_error("the token request", status, retry_after)
                     ) from err
+                if status not in (400, 401) or not _json_reply(token_reply):
+                    # Not Spotify's answer about the credentials (a proxy's page, say): its
+                    # text is not shown, and the credentials are not blamed.
+                    raise self._http_error("the token request", status, None) from err
                 raise SpotifyUnavailable(
                     "Spotify did not accept this app's credentials "
-                    f"({err.error or 'token request failed'}"
-                    f"{': ' + err.error_description if err.error_description else ''}). "
-                    "Check SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET.",
+                    f"({str(err.error or 'token request failed')[:120]}"
+                    f"{': ' + str(err.error_description)[:120] if err.error_description else ''}"
+                    "). Check SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET.",
                     status=401,
                 ) from err
             except SpotifyException as err:

@@ -104,7 +104,7 @@ class Failure:
     status: int = 500
     times: int | None = None  # None: every time
     headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] | None = None
+    body: dict[str, Any] | str | None = None  # a str is sent as an HTML page (a proxy's)
     delay: float = 0.0  # seconds to wait before answering (then answer normally if status 200)
     skip: int = 0  # let this many matching requests through first
 
@@ -451,10 +451,14 @@ class _Handler(BaseHTTPRequestHandler):
     def fake(self) -> FakeSpotify:
         return self.server.fake  # type: ignore[attr-defined]
 
-    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
-        payload = json.dumps(body).encode() if body or status != 303 else b""
+    def _send(self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None):
+        if isinstance(body, str):
+            payload, kind = body.encode(), "text/html"
+        else:
+            payload = json.dumps(body).encode() if body or status != 303 else b""
+            kind = "application/json"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
