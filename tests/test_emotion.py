@@ -123,7 +123,7 @@ def test_missing_and_corrupt_model_files_say_what_to_do(tmp_path):
         EmotionModel.load(tmp_path / "nope.npz")
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not a model")
-    with pytest.raises(ModelLoadError, match="Could not read"):
+    with pytest.raises(ModelLoadError, match=r"Could not read.*git checkout -- models/broken.npz"):
         EmotionModel.load(broken)
 
 

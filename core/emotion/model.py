@@ -117,7 +117,11 @@ class EmotionModel:
 
                 model = keras.models.load_model(path, compile=False)
         except Exception as error:  # corrupt or foreign file: say so, don't crash the page
-            raise ModelLoadError(f"Could not read model file {path.name}: {error}") from error
+            raise ModelLoadError(
+                f"Could not read model file {path.name} ({error}): it is damaged or not a "
+                f"moodlens model. Restore it with `git checkout -- models/{path.name}`, or "
+                "pick another model."
+            ) from error
         shape = model.input_shape
         if shape[-1] != 1 or shape[1] != shape[2] or model.output_shape[-1] != NUM_EMOTIONS:
             raise ModelLoadError(
