@@ -135,3 +135,22 @@ def test_the_card_reports_validation_without_faces_training_saw_and_validation_t
         assert metrics[f"val_unseen_tta_{tta}"]["n"] == unseen.sum()
         assert f"test_tta_{tta}" in metrics
     assert not list(model_path.parent.glob("*.tmp"))
+
+
+def test_a_card_counts_the_cpu_hours_of_attempts_whose_checkpoints_were_lost(tmp_path):
+    from core.training.evaluate import lost_attempts_fields
+
+    state = {"config": {"name": "run3"}, "cpu_seconds": 3600.0 * 20}
+    assert lost_attempts_fields(state, tmp_path) == {}
+    record = {"epochs_done": 25, "best_val_accuracy": 0.618, "cpu_hours": 8.5}
+    (tmp_path / "run3_attempt1.json").write_text(json.dumps(record))
+    (tmp_path / "run3_attempt2.json").write_text(json.dumps({**record, "cpu_hours": 3.5}))
+    (tmp_path / "run3_progress.json").write_text(json.dumps({**record, "cpu_hours": 99}))
+    (tmp_path / "other_attempt1.json").write_text(json.dumps({**record, "cpu_hours": 99}))
+    (tmp_path / "run3_attempt3.json").write_text("{not json")
+    fields = lost_attempts_fields(state, tmp_path)
+    assert [a["record"] for a in fields["lost_attempts"]] == [
+        "benchmarks/results/run3_attempt1.json",
+        "benchmarks/results/run3_attempt2.json",
+    ]
+    assert fields["cpu_hours_including_lost"] == pytest.approx(20 + 8.5 + 3.5)

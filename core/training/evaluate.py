@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from core.labels import EMOTIONS, FACE_SIZE, NUM_EMOTIONS
+from core.paths import BENCHMARK_RESULTS_DIR
 from core.training.recipe import train_command
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -181,6 +182,36 @@ def warm_start_fields(state: dict) -> dict:
     return {"initialised_from": source, "cpu_hours_including_init": own + source["cpu_hours"]}
 
 
+def lost_attempts_fields(state: dict, results_dir: Path | None = None) -> dict:
+    """Earlier attempts at the same run whose checkpoints were lost (their committed progress
+    records, `benchmarks/results/<name>_attempt*.json`) and the CPU-hours of all of them with
+    this one: what the model really cost. Nothing when there were none."""
+    results_dir = BENCHMARK_RESULTS_DIR if results_dir is None else results_dir
+    name = state["config"]["name"]
+    attempts = []
+    for path in sorted(results_dir.glob(f"{name}_attempt*.json")):
+        try:  # a damaged record must not fail the export at the end of a long run
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("cpu_hours"), int | float):
+            attempts.append(
+                {
+                    "record": f"benchmarks/results/{path.name}",
+                    "epochs": record.get("epochs_done"),
+                    "best_val_accuracy": record.get("best_val_accuracy"),
+                    "cpu_hours": float(record["cpu_hours"]),
+                }
+            )
+    if not attempts:
+        return {}
+    lost = sum(a["cpu_hours"] for a in attempts)
+    return {
+        "lost_attempts": attempts,
+        "cpu_hours_including_lost": state["cpu_seconds"] / 3600 + lost,
+    }
+
+
 def _training_status(state: dict) -> str:
     done, planned = state["epoch"], state["config"]["epochs"]
     if not state.get("finished"):
@@ -262,6 +293,7 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
         "cpu_hours": state["cpu_seconds"] / 3600,
         "wall_hours": state["wall_seconds"] / 3600,
         **warm_start_fields(state),
+        **lost_attempts_fields(state),
         "code": state.get("code", []),  # the commit(s) that trained it, from which epoch
         "train_img_per_s": float(np.median([h["img_per_s"] for h in history])) if history else None,
         "metrics": metrics,
