@@ -91,12 +91,8 @@ def overview_tab(cards: CardSet, split: str) -> None:
         show_chart(figs.overview_figure(table, split), table, "accuracy")
     with right:
         show_chart(figs.speed_figure(table, split), table, "speed")
-    peers = [c.name for c in cards.cards if c.is_peer]
-    if peers:
-        st.caption(
-            f"Peer model(s) {', '.join(peers)}: evaluated by this repo on the same split but not "
-            "trained here; fields their card lacks show as —."
-        )
+    if (peers := cmp.peer_caption(cards)) is not None:
+        st.caption(peers)
     runs = cmp.runs_frame(cards)
     if not runs.empty:
         st.markdown("##### Models trained more than once")
@@ -106,7 +102,9 @@ def overview_tab(cards: CardSet, split: str) -> None:
                 "val_accuracy": st.column_config.NumberColumn("validation", format="%.3f"),
                 "test_accuracy": st.column_config.NumberColumn("PublicTest", format="%.3f"),
                 "test_accuracy_flip": st.column_config.NumberColumn("+ flip TTA", format="%.3f"),
-                "test_macro_f1": st.column_config.NumberColumn("macro-F1", format="%.3f"),
+                "test_macro_f1": st.column_config.NumberColumn(
+                    "PublicTest macro-F1", format="%.3f"
+                ),
                 "cpu_hours": st.column_config.NumberColumn("CPU hours", format="%.2f"),
                 "wall_hours": st.column_config.NumberColumn("wall hours", format="%.2f"),
                 "train_img_per_s": st.column_config.NumberColumn("img/s", format="%.1f"),

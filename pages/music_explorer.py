@@ -95,8 +95,7 @@ def _track_map(key: str, _df: pd.DataFrame, _catalog: pd.DataFrame) -> stats.Tra
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _map_chart(key: str, colour: str, _map: stats.TrackMap, _colouring: ex.Grouping) -> Chart:
     del key, colour
-    data = _map.points.assign(**{_colouring.by: _colouring.labels.loc[_map.points.index]})
-    return figs.map_figure(_map, _colouring), data
+    return figs.map_figure(_map, _colouring), stats.map_data(_map, _colouring)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -352,7 +351,7 @@ catalog = active_catalog()
 if catalog is None:
     st.stop()
 
-fingerprint = ex.catalog_fingerprint(catalog)
+fingerprint = ex.catalog_fingerprint(catalog, st.session_state.get("catalog_key"))
 summary, options = _catalog_facts(fingerprint, catalog)
 st.caption(
     f"Catalog **{catalog.attrs.get('name', 'catalog')}** ({catalog.attrs.get('format', '?')} "

@@ -128,6 +128,68 @@ def test_a_damaged_gzip_upload_is_explained(damage: str) -> None:
         load_catalog(io.BytesIO(damaged), name="upload.csv.gz")
 
 
+def test_a_gzip_that_expands_past_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small gzip that would inflate far past the CSV limit (a "gzip bomb") is refused with a
+    clear message, decompressing no more than the limit."""
+    import core.music.catalog as catalog_module
+
+    header = f"track_name,artist_name,genre,{FEATURE_HEADER}\n".encode()
+    bomb = gzip.compress(header + b"A,B,Pop," + b"0" * 20_000_000, compresslevel=9)
+    assert len(bomb) < 50_000
+    monkeypatch.setattr(catalog_module, "MAX_CSV_BYTES", 1_000_000)
+    with pytest.raises(CatalogError, match="expands to more than 1 MB"):
+        load_catalog(io.BytesIO(bomb), name="bomb.csv.gz")
+
+
+def test_a_gzip_of_several_members_is_read_whole() -> None:
+    """`cat a.gz b.gz` is a valid gzip: every member is read, as gzip.decompress does."""
+    head = f"track_name,artist_name,track_id,genre,{FEATURE_HEADER}\nA,B,id1,Pop,{FEATURE_VALUES}\n"
+    tail = f"C,D,id2,Rock,{FEATURE_VALUES}\n"
+    packed = gzip.compress(head.encode()) + gzip.compress(tail.encode())
+    catalog = load_catalog(io.BytesIO(packed), name="two.csv.gz")
+    assert catalog["title"].tolist() == ["A", "C"]
+
+
+def test_exact_duplicate_rows_without_a_track_id_are_dropped_with_a_note(tmp_path: Path) -> None:
+    text = (
+        "title,artist,mood,genre\n"
+        "Song,Me,Happy,pop\nSong,Me,Happy,pop\nSong,Me,Happy,pop\n"  # two exact copies
+        "Song,Me,Sad,pop\n"  # same title and artist, another mood: kept
+        "Other,You,Calm,jazz\n"
+    )
+    catalog = load_catalog(write(tmp_path, text))
+    assert catalog["mood"].tolist() == ["Happy", "Sad", "Calm"]
+    assert any("Dropped 2 exact duplicate row(s)" in note for note in catalog.attrs["notes"])
+    distinct = load_catalog(write(tmp_path, "title,artist,mood\nA,B,Happy\nC,D,Sad\n", "d.csv"))
+    assert not any("exact duplicate" in note for note in distinct.attrs["notes"])
+
+
+def test_absurd_audio_feature_values_count_as_unreadable() -> None:
+    """1e308 or -1e308 is no valence: ignored and noted like a non-numeric cell, so the
+    explorer's histograms still have finite bins; more than 1% of them is an error."""
+    from core.analytics import explorer as ex
+    from core.analytics import explorer_stats as stats
+
+    values = ("1e308", "-1e308", "2e6", *["0.4"] * 149, *["0.6"] * 149)
+    rows = [FEATURE_VALUES.replace("0.7", value, 1) for value in values]
+    text = f"title,artist,genre,{FEATURE_HEADER}\n" + "".join(
+        f"T{i},A{i},pop,{row}\n" for i, row in enumerate(rows)
+    )
+    catalog = load_catalog(io.StringIO(text), name="huge.csv")
+    column = AUDIO_FEATURES[2]
+    assert catalog[column].between(0, 1).all()
+    notes = " ".join(catalog.attrs["notes"])
+    assert f"Ignored 3 non-numeric or infinite {column} value(s) (or beyond" in notes
+    hist = stats.feature_histograms(catalog, [column], ex.group_tracks(catalog, "auto"))
+    assert hist["bin_right"].max() <= 1 and hist["tracks"].sum() == len(catalog)
+    many = f"title,artist,{FEATURE_HEADER}\n" + "".join(
+        f"T{i},A{i},{FEATURE_VALUES.replace('0.7', '1e308' if i % 2 else '0.5', 1)}\n"
+        for i in range(20)
+    )
+    with pytest.raises(CatalogError, match="not numeric"):
+        load_catalog(io.StringIO(many), name="many.csv")
+
+
 def test_a_catalog_path_opens_only_inside_the_allowed_folders(tmp_path: Path) -> None:
     from core.music.catalog import catalog_file
 

@@ -19,7 +19,7 @@ import pytest
 
 from core.analytics import comparison as cmp
 from core.analytics import comparison_figures as figs
-from core.emotion.cards import CardSet, load_cards
+from core.emotion.cards import CardSet, dig, load_cards
 from core.labels import EMOTIONS
 from core.palette import EMOTION_COLORS
 from core.paths import MODELS_DIR
@@ -370,3 +370,68 @@ def test_importing_the_package_loads_no_plotly() -> None:
 
     code = "import core.analytics as a; a.summary_table; a.markdown_table; a.group_tracks"
     assert heavy_modules_after(code, ("plotly", "tensorflow", "keras")) == []
+
+
+# --------------------------------------------------------------------------- odd cards
+
+
+def _write(folder: Path, name: str, data: dict) -> None:
+    (folder / f"{name}.json").write_text(json.dumps({"name": name, **data}))
+
+
+def test_a_ragged_or_text_confusion_matrix_is_no_confusion_matrix(tmp_path: Path) -> None:
+    """A confusion matrix with ragged rows or text cells reads as none (the page says so),
+    never an exception; the presenter deck skips its confusion slides."""
+    square = [[1.0] * len(EMOTIONS) for _ in EMOTIONS]
+    ragged = [[1, 2, 3], [4, 5]]
+    text = [["a"] * len(EMOTIONS) for _ in EMOTIONS]
+    for name, matrix in (("ok", square), ("ragged", ragged), ("text", text)):
+        _write(tmp_path, name, {"metrics": {"test": {"accuracy": 0.5, "confusion_matrix": matrix}}})
+    cards = load_cards(tmp_path)
+    assert cards.get("ok").confusion("test").shape == (len(EMOTIONS), len(EMOTIONS))
+    assert cards.get("ragged").confusion("test") is None
+    assert cards.get("text").confusion("test") is None
+    assert cmp.confusion_frame(cards.get("ragged"), "test").isna().all().all()
+    keys = [s.key for s in figs.slides(cards, "test")]
+    assert any(k.startswith("confusion") and k.endswith("_ok") for k in keys)
+    assert not any(k.endswith(("_ragged", "_text")) for k in keys)
+
+
+def test_a_recipe_that_is_not_a_mapping_reads_as_empty(tmp_path: Path) -> None:
+    earlier = {"epochs": 2, "test_accuracy": 0.4, "source": "git"}
+    for recipe in ("96px, fp32", [96], None):
+        _write(tmp_path, "odd", {"metrics": {}, "recipe": recipe, "previous_runs": [earlier]})
+        runs = cmp.runs_frame(load_cards(tmp_path))
+        assert runs["run"].tolist() == [1, 2]
+        assert np.isnan(runs["image_size"].iloc[1]) and runs["precision"].iloc[1] is None
+
+
+def test_split_labels_cover_every_split_the_cards_have(real_cards) -> None:
+    from core.emotion.cards import SPLIT_LABELS, split_label
+
+    present = {split for card in real_cards.values() for split in card["metrics"]}
+    coming = {"val_unseen", "val_unseen_tta_flip", "val_unseen_tta_tencrop", "val_tta_flip",
+              "val_tta_tencrop", "test_tta_tencrop", "test_unseen_tta_tencrop"}  # fmt: skip
+    assert present | coming <= set(SPLIT_LABELS)
+    assert "ten-crop" in split_label("test_tta_tencrop")
+    assert "not in Training" in split_label("test_unseen_tta_tencrop")
+
+
+def test_the_peer_caption_carries_the_peer_cards_data_note(tmp_path: Path) -> None:
+    note = "PublicTest may overlap what it was trained on."
+    _write(tmp_path, "ours", {"metrics": {"test": {"accuracy": 0.6}}})
+    assert cmp.peer_caption(load_cards(tmp_path)) is None
+    _write(tmp_path, "fer", {"kind": "peer", "metrics": {}, "data": {"note": note}})
+    caption = cmp.peer_caption(load_cards(tmp_path))
+    assert caption is not None and "Peer model(s) fer" in caption and f"fer: {note}" in caption
+    repo = load_cards(MODELS_DIR)
+    for peer in (c for c in repo.cards if c.is_peer and dig(c.data, "data", "note")):
+        assert str(dig(peer.data, "data", "note")) in (cmp.peer_caption(repo) or "")
+
+
+def test_comparison_charts_name_their_axes(cards) -> None:
+    table = cmp.summary_table(cards, "test")
+    overview = figs.overview_figure(table, "test").layout
+    assert overview.yaxis.title.text and overview.xaxis.title.text
+    per_class = figs.per_class_figure(cmp.per_class_frame(cards, "test"), "test").layout
+    assert per_class.xaxis.title.text == "model" and per_class.yaxis.title.text == "F1"

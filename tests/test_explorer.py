@@ -136,6 +136,30 @@ def test_fingerprint_follows_content(mixed: pd.DataFrame) -> None:
     assert ex.catalog_fingerprint(changed) != ex.catalog_fingerprint(mixed)
 
 
+def test_fingerprint_sees_rows_a_sample_would_skip() -> None:
+    """5,000 tracks whose mood and genre change in 500 rows a 1-in-2 sample skips: new key."""
+    n = 5_000
+    base = pd.DataFrame(
+        {
+            "title": [f"t{i}" for i in range(n)],
+            "artist": ["a"] * n,
+            "genre": ["pop"] * n,
+            "mood": ["Happy"] * n,
+            "energy": np.linspace(0, 1, n),
+        }
+    )
+    base.attrs["name"] = "same.csv"
+    edited = base.copy()
+    edited.attrs["name"] = "same.csv"
+    rows = np.arange(1, 1_000, 2)  # odd rows: never in a every-2nd-row sample
+    edited.loc[rows, "mood"] = "Sad"
+    edited.loc[rows, "genre"] = "rock"
+    assert ex.catalog_fingerprint(edited) != ex.catalog_fingerprint(base)
+    # With the file's identity (the pages' catalog_key) the key follows the file.
+    assert ex.catalog_fingerprint(base, "upload:aaa") != ex.catalog_fingerprint(base, "upload:bbb")
+    assert ex.catalog_fingerprint(base, "upload:aaa") == ex.catalog_fingerprint(base, "upload:aaa")
+
+
 # --------------------------------------------------------------------------- groups
 
 
@@ -241,6 +265,10 @@ def test_yearly_means_and_bands(moods: pd.DataFrame) -> None:
     fig = figs.years_figure(yearly)
     means = [t for t in fig.data if t.name == "mean"]
     assert len(means) == 2
+    layout = fig.layout
+    axes = [layout[name] for name in layout if name.startswith(("xaxis", "yaxis"))]
+    titled = [a.title.text for a in axes if a.title.text]
+    assert "release year" in titled and any("0 to 1" in t or "dB" in t for t in titled)
 
 
 def test_years_absent(spotify: pd.DataFrame) -> None:
@@ -265,6 +293,19 @@ def test_track_map_samples_and_is_seeded(spotify: pd.DataFrame) -> None:
     fig = figs.map_figure(first, grouping)
     assert sum(len(t.x) for t in fig.data) == 2_000
     assert "sample of 2,000" in fig.layout.title.text
+
+
+def test_map_data_keeps_the_real_genre_beside_the_colouring(moods: pd.DataFrame) -> None:
+    """Colouring by the top genres puts rare ones in "Other": the map's CSV keeps each
+    track's real genre and gives the colouring a column of its own."""
+    track_map = stats.track_map(moods, feature_columns(moods), metadata=moods)
+    colouring = ex.group_tracks(moods, "genre", max_groups=5)
+    data = stats.map_data(track_map, colouring)
+    real = moods.loc[data.index, "genre"]
+    assert data["genre"].equals(real)
+    assert (data["genre"] != ex.OTHER).all()
+    assert (data["colour_by_genre"] == ex.OTHER).any()
+    assert data["colour_by_genre"].astype(str).equals(colouring.labels.loc[data.index].astype(str))
 
 
 def test_small_catalog_is_mapped_whole(moods: pd.DataFrame) -> None:

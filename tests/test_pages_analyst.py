@@ -426,3 +426,28 @@ def test_same_face_runs_every_shipped_model(monkeypatch) -> None:
         assert shown.sum() == pytest.approx(1.0, abs=1e-4)
     top = app.dataframe[-1].value
     assert list(top["model"]) == names
+
+
+def test_comparison_copes_with_odd_cards_and_labels_what_it_shows(monkeypatch, tmp_path) -> None:
+    """A ragged confusion matrix and a recipe that is not a mapping crash no tab; the peer's
+    data note is in the caption beside its results; the runs table says its macro-F1 is
+    PublicTest's."""
+    source = real_cards_folder()
+    first = next(iter(read_cards(source).values()))
+    square = first["metrics"]["test"]
+    note = "Trained by its authors; PublicTest may overlap what it was trained on."
+    ours = {"name": "odd", "recipe": "96px", "metrics": {"test": {**square}}}
+    ours["metrics"]["test"]["confusion_matrix"] = [[1, 2, 3], [4, 5]]
+    ours["previous_runs"] = [{"epochs": 2, "test_accuracy": 0.4, "test_macro_f1": 0.3}]
+    peer = {"name": "fer", "kind": "peer", "metrics": {"test": square}, "data": {"note": note}}
+    (tmp_path / "odd.json").write_text(json.dumps(ours))
+    (tmp_path / "fer.json").write_text(json.dumps(peer))
+    app = comparison(monkeypatch, tmp_path)
+    shown = texts(app)
+    assert "no confusion matrix for this split in odd.json" in shown
+    assert f"fer: {note}" in shown
+    (runs,) = [t for t in app.dataframe if "run" in t.value.columns]
+    assert runs.value["run"].tolist() == [1, 2]
+    assert "PublicTest macro-F1" in runs.proto.columns
+    app.toggle(key="cmp_presenter").set_value(True)
+    run(app)  # the deck skips the card without a usable matrix

@@ -152,3 +152,19 @@ def test_presenter_mode_has_a_slide_for_runs_still_training() -> None:
     slide = next(s for s in deck if s.key == "training_progress")
     assert slide.data["series"].unique().tolist() == ["r3 · training", "resnet50v2 · shipped"]
     assert [t.name for t in slide.figure.data] == ["r3 · training", "resnet50v2 · shipped"]
+
+
+def test_a_record_whose_history_is_not_epochs_is_skipped(dirs) -> None:
+    """`history: [1, 2]` or `[null]` is no progress record: skipped, so the page's progress
+    frame and CPU-hours estimate never see it."""
+    results, runs = dirs
+    _committed(results, "good", _state(3))
+    for name, history in (("numbers", [1, 2]), ("nulls", [None]), ("mixed", [{"epoch": 1}, 7])):
+        record = progress(Path(name), _state(3)) | {"history": history}
+        (results / f"{name}_progress.json").write_text(json.dumps(record))
+    _live(runs, "live_numbers", _state(3) | {"history": [1, 2]})
+
+    found = runs_in_progress(results, runs)
+    assert [r["run"] for r in found] == ["good"]
+    assert not cmp.progress_frame(found, CardSet(folder=Path("."))).empty
+    assert cmp.cpu_hours_to_go(found[0]) > 0

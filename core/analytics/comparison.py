@@ -66,6 +66,26 @@ def summary_table(cards: CardSet, split: str = "test") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def peer_caption(cards: CardSet) -> str | None:
+    """The caption beside results that include peer models (None without peers): how they were
+    evaluated, and each peer card's data note (e.g. PublicTest may overlap its training data)."""
+    peers = [card for card in cards.cards if card.is_peer]
+    if not peers:
+        return None
+    notes = [
+        f"{card.name}: {str(note).strip()}"
+        for card in peers
+        if isinstance(note := dig(card.data, "data", "note"), str) and note.strip()
+    ]
+    return " ".join(
+        [
+            f"Peer model(s) {', '.join(card.name for card in peers)}: evaluated by this repo on "
+            "the same split but not trained here; fields their card lacks show as —.",
+            *notes,
+        ]
+    )
+
+
 RUN_COLUMNS = [
     "model", "run", "status", "epochs", "best_epoch", "image_size", "precision", "cpu_hours",
     "wall_hours", "train_img_per_s", "val_accuracy", "test_accuracy", "test_accuracy_flip",
@@ -77,7 +97,8 @@ RUN_TEXT_COLUMNS = ("model", "run", "status", "precision", "source")
 def run_summary(card_data: Mapping[str, Any], source: str) -> dict[str, Any]:
     """One training run in a line, from its card: what a later run's card keeps of it in
     `previous_runs` (`source` says where the card was read, e.g. a git commit)."""
-    recipe = card_data.get("recipe") or {}
+    recipe = card_data.get("recipe")
+    recipe = recipe if isinstance(recipe, Mapping) else {}
     return {
         "status": card_data.get("training_status"),
         "epochs": card_data.get("epochs_trained"),

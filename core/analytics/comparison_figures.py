@@ -83,7 +83,11 @@ def overview_figure(table: pd.DataFrame, split: str) -> go.Figure:
                 hovertemplate=f"%{{x}}: {label} %{{y:.2%}}<extra></extra>",
             )
         )
-    fig.update_layout(barmode="group", yaxis={"tickformat": ".0%", "range": [0, 1]})
+    fig.update_layout(
+        barmode="group",
+        xaxis_title="model",
+        yaxis={"title": "accuracy / macro-F1", "tickformat": ".0%", "range": [0, 1]},
+    )
     return _style(fig, f"Accuracy and macro-F1 on {split_label(split)}")
 
 
@@ -225,7 +229,7 @@ def per_class_figure(per_class: pd.DataFrame, split: str) -> go.Figure:
                 ),
             )
         )
-    fig.update_layout(barmode="group", yaxis={"title": "F1", "range": [0, 1]})
+    fig.update_layout(barmode="group", xaxis_title="model", yaxis={"title": "F1", "range": [0, 1]})
     return _style(fig, f"F1 per emotion ({split_label(split)})")
 
 

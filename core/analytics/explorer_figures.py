@@ -180,6 +180,11 @@ def years_figure(yearly: pd.DataFrame, columns: int = 2) -> go.Figure:
             ),
             **position,
         )
+    for i, feature in enumerate(features):
+        position = {"row": i // columns + 1, "col": i % columns + 1}
+        fig.update_yaxes(title_text=FEATURE_UNITS.get(feature, "score (0 to 1)"), **position)
+        if i + columns >= len(features):  # the lowest panel of its column
+            fig.update_xaxes(title_text="release year", **position)
     fig.update_layout(height=240 * rows + 100)
     return _style(fig, "Audio features over the years: mean and middle 50% of tracks")
 

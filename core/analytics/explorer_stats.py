@@ -239,6 +239,19 @@ class TrackMap:
         return 0 < self.n_fitted < self.n_tracks
 
 
+MAP_COLOUR_PREFIX = "colour_by_"
+
+
+def map_data(track_map_: TrackMap, colouring: Grouping) -> pd.DataFrame:
+    """The data behind the track map: its sampled points with each one's colour group in a
+    column of its own (``colour_by_genre``, ...), so the tracks' real genre and mood stay as
+    they are (a genre colouring groups the rare genres into "Other")."""
+    points = track_map_.points
+    return points.assign(
+        **{f"{MAP_COLOUR_PREFIX}{colouring.by}": colouring.labels.loc[points.index]}
+    )
+
+
 def track_map(
     df: pd.DataFrame,
     features: Sequence[str],

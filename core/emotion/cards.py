@@ -29,7 +29,14 @@ SPLIT_LABELS: dict[str, str] = {
     "test_unseen": "FER2013 PublicTest, images not in Training",
     "test_tta_flip": "FER2013 PublicTest (all), flip TTA",
     "test_unseen_tta_flip": "FER2013 PublicTest not in Training, flip TTA",
+    "test_tta_tencrop": "FER2013 PublicTest (all), ten-crop TTA",
+    "test_unseen_tta_tencrop": "FER2013 PublicTest not in Training, ten-crop TTA",
     "val": "validation split carved from Training",
+    "val_tta_flip": "validation split carved from Training, flip TTA",
+    "val_tta_tencrop": "validation split carved from Training, ten-crop TTA",
+    "val_unseen": "validation split, faces not elsewhere in Training",
+    "val_unseen_tta_flip": "validation split, faces not elsewhere in Training, flip TTA",
+    "val_unseen_tta_tencrop": "validation split, faces not elsewhere in Training, ten-crop TTA",
     "train": "Training (minus validation)",
 }
 RANKING_SPLIT = "val"  # models are ranked on this split only
@@ -130,7 +137,10 @@ class ModelCard:
         matrix = found.get("confusion_matrix") if found else None
         if matrix is None:
             return None
-        array = np.asarray(matrix, dtype=float)
+        try:
+            array = np.asarray(matrix, dtype=float)
+        except (TypeError, ValueError):  # ragged rows or text cells
+            return None
         return array if array.shape == (len(EMOTIONS), len(EMOTIONS)) else None
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import gzip
 import io
 import json
 import os
@@ -117,6 +116,12 @@ _MISSING_GENRES = ("", "n/a", "na", "nan", "none", "null", "unknown", "-", "?")
 # A feature column may hold this share of unreadable cells (turned into NA) before it is an error.
 _MAX_BAD_FEATURE_SHARE = 0.01
 _SNIFF_BYTES = 8192
+# The most bytes a gzipped CSV may expand to (a million-track CSV is ~250 MB): a small upload
+# that would inflate to gigabytes (a "gzip bomb") is refused instead of filling the memory.
+MAX_CSV_BYTES = 500_000_000
+# Audio-feature values beyond this magnitude are no measurement (0..1 scores, dB, BPM): they are
+# treated like unreadable cells (and would break histograms: 1e308 leaves no finite bin width).
+MAX_FEATURE_MAGNITUDE = 1e6
 
 CatalogSource = str | os.PathLike | IO[bytes] | IO[str]
 
@@ -215,11 +220,32 @@ def _column_names(columns: Iterable[object]) -> list[str]:
     return names
 
 
+def _gunzip(raw: bytes, name: str, limit: int | None = None) -> bytes:
+    """Every gzip member of `raw`, decompressed to at most `limit` bytes (MAX_CSV_BYTES by
+    default): CatalogError beyond it, EOFError when the data stop before a member's end."""
+    limit = MAX_CSV_BYTES if limit is None else limit
+    out = bytearray()
+    rest = raw
+    while rest:
+        member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out += member.decompress(rest, limit + 1 - len(out))
+        if len(out) > limit:
+            raise CatalogError(
+                f"{name} expands to more than {limit / 1e6:,.0f} MB when decompressed, "
+                "more than a catalog CSV may hold. Load a smaller catalog, or convert this one "
+                "to Parquet and load that."
+            )
+        if not member.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+        rest = member.unused_data.lstrip(b"\x00")  # the next member (zero padding skipped)
+    return bytes(out)
+
+
 def _prepare_bytes(raw: bytes, name: str) -> bytes:
     """CSV bytes gunzipped; CatalogError when they are empty or binary."""
     if raw[:2] == b"\x1f\x8b":
         try:
-            raw = gzip.decompress(raw)
+            raw = _gunzip(raw, name)
         except (OSError, EOFError, zlib.error) as err:  # truncated, or damaged inside
             raise CatalogError(
                 f"{name} looks gzip-compressed but cannot be decompressed ({err}). "
@@ -419,13 +445,20 @@ def _parse_features(frame: pd.DataFrame, name: str, notes: list[str]) -> dict[st
         if feature not in frame.columns:
             continue
         numbers, bad = _to_numbers(frame[feature])
+        absurd = numbers.abs() > MAX_FEATURE_MAGNITUDE
+        huge = bool(absurd.any())
+        if huge:
+            numbers, bad = numbers.mask(absurd), bad | absurd
         filled = int(frame[feature].notna().sum())
         if filled and bad.sum() > _MAX_BAD_FEATURE_SHARE * filled:
             samples = ", ".join(repr(str(v).strip()) for v in frame[feature][bad].unique()[:3])
             bad_columns.append(f"{feature} (e.g. {samples})")
             continue
         if bad.any():
-            notes.append(f"Ignored {int(bad.sum())} non-numeric or infinite {feature} value(s).")
+            beyond = f" (or beyond ±{MAX_FEATURE_MAGNITUDE:,.0f})" if huge else ""
+            notes.append(
+                f"Ignored {int(bad.sum())} non-numeric or infinite {feature} value(s){beyond}."
+            )
         features[feature] = numbers
     if bad_columns:
         raise CatalogError(
@@ -543,6 +576,16 @@ def _normalise(
             f"Dropped {int(duplicated.sum())} duplicate track id(s) (kept the first of each)."
         )
         out = out[~duplicated]
+    without_id = out["track_id"].isna()
+    if without_id.any():  # exact copies of a row without a track id: the id check misses them
+        copies = np.zeros(len(out), dtype=bool)
+        copies[without_id.to_numpy()] = out[without_id].duplicated(keep="first").to_numpy()
+        if copies.any():
+            notes.append(
+                f"Dropped {int(copies.sum())} exact duplicate row(s) without a track id "
+                "(kept the first of each)."
+            )
+            out = out[~copies]
     if has_core_features:
         present = [f for f in AUDIO_FEATURES if f in out.columns]
         gaps = out[present].isna()

@@ -66,7 +66,11 @@ def _live_record(run_dir: Path) -> dict[str, Any] | None:
 
 
 def _is_record(data: dict[str, Any] | None) -> bool:
-    return bool(data) and isinstance(data.get("run"), str) and isinstance(data.get("history"), list)
+    """A progress record: a run name and a history whose every entry is an epoch (a dict)."""
+    if not data or not isinstance(data.get("run"), str):
+        return False
+    history = data.get("history")
+    return isinstance(history, list) and all(isinstance(h, dict) for h in history)
 
 
 def runs_in_progress(
