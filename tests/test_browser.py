@@ -263,3 +263,50 @@ def test_a_viewer_whose_replica_dies_reconnects_to_the_other_and_streams_again(
         webrtc.get_by_role("button", name="Start").wait_for(timeout=30_000)
         page.get_by_text(re.compile(r"Press \*?\*?Start")).first.wait_for(timeout=30_000)
         assert "stream=on" not in page.url
+
+
+def test_a_spotify_sign_in_finishes_in_the_browser_that_pressed_connect_and_no_other(
+    fake, tmp_path
+):
+    """The page's script keeps a secret in the browser's cookie; Spotify's redirect connects
+    that browser, while the same redirect link opened in another browser connects nobody."""
+    import requests
+
+    from core.music.feedback import FeedbackStore
+    from core.music.spotify_playlists import BAD_STATE
+    from tests.support.browser import app_server, free_port
+    from tests.support.fake_spotify import CLIENT_ID
+    from tests.test_spotify_playlists import song
+
+    require_browser()
+    port = free_port()
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    store.record_vote("default", song(1), 1)
+    env = {
+        "MOODLENS_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"),
+        "SPOTIFY_CLIENT_ID": CLIENT_ID,
+        "SPOTIFY_REDIRECT_URI": f"http://127.0.0.1:{port}/history",
+        "MOODLENS_SPOTIFY_TOKEN_URL": fake.token_url,
+        "MOODLENS_SPOTIFY_API_BASE": fake.api_base,
+    }
+    with app_server(env, tmp_path / "streamlit.log", port=port) as (url, _), chromium() as page:
+        page.goto(f"{url}/history", wait_until="domcontentloaded")
+        page.get_by_text("Take these songs with you").click(timeout=90_000)
+        connect = page.get_by_role("link", name=re.compile("Connect Spotify"))
+        connect.wait_for(timeout=90_000)
+        page.wait_for_function("document.cookie.includes('moodlens_spotify_browser=')")
+        consent = requests.get(connect.get_attribute("href"), allow_redirects=False, timeout=5)
+        back = consent.headers["Location"]  # Spotify's redirect, with the code and the state
+        other = page.context.browser.new_context()  # another browser: none of its cookies
+        try:
+            stranger = other.new_page()
+            stranger.goto(back, wait_until="domcontentloaded")
+            stranger.get_by_text(BAD_STATE[:40]).wait_for(timeout=90_000)
+            expect(stranger.get_by_text("Connected to Spotify")).to_have_count(0)
+        finally:
+            other.close()
+        landed = page.context.new_page()  # a new tab of the browser that pressed Connect
+        landed.goto(back, wait_until="domcontentloaded")
+        landed.get_by_text(f"Connected to Spotify as {fake.user['display_name']}").wait_for(
+            timeout=90_000
+        )
