@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+APT_WAIT = -o DPkg::Lock::Timeout=300  # wait for another apt (e.g. unattended-upgrades)
 
 .PHONY: run serve test lint format chromium postgresql nginx bench clean train-resnet ship-resnet comparison best-small-cnn
 FER ?= ../shared/data/fer2013/fer2013.npz
@@ -26,7 +27,7 @@ $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
 # with the live page's imports warmed while the server starts (README "Cold start").
 run: $(VENV)/.deps
 	@$(BIN)/python -m core.emotion.onnx_cache
-	$(BIN)/python -m deploy.launch --server.port $(PORT)
+	$(BIN)/python -m deploy.launch --server.port $(PORT) --server.address $(HOST)
 
 # A room: REPLICAS Streamlit processes behind nginx (sticky sessions, WebSocket upgrade) on
 # http://127.0.0.1:SERVE_PORT, sharing one feedback store, with coturn for viewers behind NAT
@@ -47,7 +48,7 @@ nginx:
 	  { command -v turnserver >/dev/null 2>&1 || [ -x /usr/bin/turnserver ]; } || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian nginx and coturn for make serve and its tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light coturn >/dev/null) \
+	    (apt-get $(APT_WAIT) update -qq && DEBIAN_FRONTEND=noninteractive apt-get $(APT_WAIT) install -y -qq nginx-light coturn >/dev/null) \
 	      || echo "warning: could not install nginx/coturn; their tests will skip"; \
 	  else echo "note: nginx or coturn missing and not root; their tests will skip"; fi; }
 
@@ -57,7 +58,7 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian chromium for the browser tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null) \
+	    (apt-get $(APT_WAIT) update -qq && DEBIAN_FRONTEND=noninteractive apt-get $(APT_WAIT) install -y -qq chromium fonts-dejavu-core >/dev/null) \
 	      || echo "warning: could not install chromium; browser tests will skip"; \
 	  else echo "note: chromium missing and not root; browser tests will skip"; fi; }
 
@@ -67,7 +68,7 @@ postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian postgresql for the feedback-store tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	    (apt-get $(APT_WAIT) update -qq && DEBIAN_FRONTEND=noninteractive apt-get $(APT_WAIT) install -y -qq postgresql >/dev/null) \
 	      || echo "warning: could not install postgresql; PostgreSQL tests will skip"; \
 	  else echo "note: postgresql missing and not root; PostgreSQL tests will skip"; fi; }
 

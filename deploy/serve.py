@@ -324,7 +324,8 @@ def main(argv: list[str] | None = None) -> None:
         turn_port=args.turn_port if args.turn else None,
         restart=not args.no_restart,
     )
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    for ending in (signal.SIGTERM, signal.SIGHUP):  # killed, or its terminal closed
+        signal.signal(ending, lambda *_: sys.exit(0))
     try:
         with room:
             print(

@@ -15,11 +15,12 @@ import pytest
 from core.settings import Settings
 from deploy.serve import Room, ServeError, render_nginx_conf, start_turnserver
 from tests.support.browser import free_port
+from tests.support.tools import tool_missing
 
 
 def _require(binary: str, package: str) -> None:
     if shutil.which(binary) is None and not Path(f"/usr/sbin/{binary}").exists():
-        pytest.skip(f"{binary} is not installed (make test installs Debian's {package} as root)")
+        tool_missing(f"{binary} is not installed (make test installs Debian's {package} as root)")
 
 
 def _get(url: str, route: str | None = None) -> tuple[int, str, str | None]:

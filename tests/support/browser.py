@@ -17,6 +17,7 @@ import pytest
 
 from core.paths import REPO_ROOT
 from deploy.launch import server_command
+from tests.support.tools import tool_missing
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -24,7 +25,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 def require_browser() -> None:
     """Skip (with the reason) when chromium or playwright is missing."""
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (make test installs it when run as root)")
+        tool_missing("Debian chromium is not installed (make test installs it when run as root)")
     pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-dev.txt")
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from glob import glob
 from pathlib import Path
 
-import pytest
+from tests.support.tools import tool_missing
 
 NOT_FOUND = "PostgreSQL server binaries not found: apt-get install postgresql"
 SUPERUSER = "moodlens"
@@ -158,9 +158,7 @@ class PostgresCluster:
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("MOODLENS_REQUIRE_POSTGRES") == "1":
-        pytest.fail(f"{reason} (MOODLENS_REQUIRE_POSTGRES=1)", pytrace=False)
-    pytest.skip(reason)
+    tool_missing(reason, "MOODLENS_REQUIRE_POSTGRES")
 
 
 @contextlib.contextmanager
