@@ -133,6 +133,7 @@ def _modified(path: str) -> int:
 
 
 _loads: dict[tuple[str, int], Future] = {}  # (path, modified) -> the load
+_failed: dict[tuple[str, int], BaseException] = {}  # the last failed load's error, until one works
 _started: set[tuple[str, int]] = set()
 _loads_lock = threading.Lock()
 
@@ -146,11 +147,17 @@ def model_loading(path: str, start: bool = True) -> Future:
     load = (path, _modified(path))
     with _loads_lock:
         future = _loads.get(load)
+        if future is not None and future.done():
+            if future.exception() is None:
+                _failed.pop(load, None)
+            else:
+                _failed[load] = future.exception()  # shown while it is tried again
         if future is None or (future.done() and future.exception() is not None):
             if replaced := [key for key in _loads if key[0] == path and key != load]:
                 for key in replaced:  # the file was replaced: its old model is let go
                     del _loads[key]
                     _started.discard(key)
+                    _failed.pop(key, None)
                 _cached_model.clear()  # the other models stay in `_loads`: back at once
             future = _loads[load] = Future()
             _started.discard(load)
@@ -160,6 +167,13 @@ def model_loading(path: str, start: bool = True) -> Future:
                 target=_load_into, args=(path, future), name="model-warm-up", daemon=True
             ).start()
         return future
+
+
+def last_load_failure(path: str) -> BaseException | None:
+    """Why the last load of the model at `path` (as it is now on disk) failed; None once a
+    load has worked or none failed."""
+    with _loads_lock:
+        return _failed.get((path, _modified(path)))
 
 
 def _load_into(path: str, future: Future) -> None:
@@ -250,7 +264,10 @@ def model_choice(wait: bool = True) -> EmotionModel | Future | None:
     )
     path = str(folder / f"{chosen}.npz")
     if not wait and not (loading := model_loading(path, start=False)).done():
-        st.sidebar.caption(f"{chosen}: loading…")
+        if (failure := last_load_failure(path)) is not None:  # tried again, still shown
+            st.error(str(failure) if isinstance(failure, ModelLoadError) else repr(failure))
+        else:
+            st.sidebar.caption(f"{chosen}: loading…")
         return loading
     try:
         model = cached_model(path)

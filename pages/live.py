@@ -9,10 +9,10 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.analytics.charts import emotion_bars, emotion_timeline
-from core.labels import EMOTIONS
 from core.settings import SettingsError
 from core.vision.live import (
     LiveAnalyzer,
+    SettledMood,
     latest_frames_only,
     make_frame_callback,
     shared_budget,
@@ -166,7 +166,8 @@ with video_col:
         else:
             press_start_once()
     st.caption(
-        ":material/lock: Frames are analysed in memory on this machine; nothing is recorded."
+        ":material/lock: Frames are analysed in memory on this machine and never stored; "
+        "the moods detected go to your profile's history."
     )
     with st.expander("Camera not working?", expanded=not context.state.playing):
         st.markdown(
@@ -185,6 +186,7 @@ if context.state.playing:
         st.query_params["stream"] = "on"
 elif not st.session_state["resume_stream"]:
     remember_camera_on(False)  # stopped here: a reload does not start the camera
+    st.session_state.pop("live_mood", None)  # the next stream settles its own mood
     if "stream" in st.query_params:
         del st.query_params["stream"]
 
@@ -252,7 +254,10 @@ def songs_panel() -> None:
         st.caption("Songs appear once a face has been seen for a moment.")
         return
     strategy, use_spotify = song_controls(strategy_key)
-    emotion = EMOTIONS[int(np.argmax(window))]
+    # The songs follow a settled emotion: a near-tie does not swap them every second.
+    emotion = st.session_state.setdefault("live_mood", SettledMood()).update(
+        np.asarray(window), time.monotonic()
+    )
     (recs, note), shown = mood_songs(
         "live",
         (emotion,),

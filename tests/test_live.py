@@ -301,3 +301,31 @@ def test_the_face_that_picks_the_music_keeps_it_while_two_faces_are_about_one_si
         boxes = [FaceBox(60, 180, 140, 140), FaceBox(330, 100, 300, 300)]
         analyzer.process(scene([left, right], boxes, seed=step))
     assert analyzer.snapshot().faces[0].box.x > 300
+
+
+def test_the_songs_mood_changes_only_when_another_leads_clearly_for_a_while():
+    from core.labels import EMOTIONS
+    from core.vision.live import SettledMood
+
+    def window(**probabilities):
+        out = np.full(len(EMOTIONS), 0.01)
+        for name, p in probabilities.items():
+            out[EMOTIONS.index(name)] = p
+        return out
+
+    mood = SettledMood(margin=0.05, hold_seconds=2.0)
+    assert mood.update(window(neutral=0.45, sad=0.40), now=0.0) == "neutral"
+    # A near-tie swapping its leader every second keeps the songs' mood.
+    for second in range(1, 10):
+        tie = window(neutral=0.41, sad=0.44) if second % 2 else window(neutral=0.44, sad=0.41)
+        assert mood.update(tie, now=float(second)) == "neutral"
+    # A clear lead takes over once it has held for two seconds, not at once.
+    assert mood.update(window(happy=0.7, neutral=0.2), now=10.0) == "neutral"
+    assert mood.update(window(happy=0.7, neutral=0.2), now=11.0) == "neutral"
+    assert mood.update(window(happy=0.7, neutral=0.2), now=12.0) == "happy"
+    # A lead that lapses starts its wait again.
+    assert mood.update(window(sad=0.6, happy=0.3), now=13.0) == "happy"
+    assert mood.update(window(happy=0.6, sad=0.3), now=14.0) == "happy"
+    assert mood.update(window(sad=0.6, happy=0.3), now=15.0) == "happy"
+    assert mood.update(window(sad=0.6, happy=0.3), now=16.0) == "happy"
+    assert mood.update(window(sad=0.6, happy=0.3), now=17.0) == "sad"

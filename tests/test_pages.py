@@ -242,6 +242,31 @@ def test_missing_model_is_explained(tmp_path, monkeypatch):
     assert "No emotion model found" in "\n".join(e.value for e in app.error)
 
 
+def test_a_damaged_model_is_explained_on_the_live_page_while_it_is_tried_again(
+    tmp_path, monkeypatch
+):
+    """The live page does not wait for its model: a load that failed must not read as
+    "loading…" for ever."""
+    import time
+
+    from pages import common
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "broken.npz").write_bytes(b"not a model")
+    monkeypatch.setenv("MOODLENS_MODELS_DIR", str(folder))
+    app = open_page("pages/live.py")
+    deadline = time.monotonic() + TIMEOUT
+    while common.last_load_failure(str(folder / "broken.npz")) is None:
+        common.model_loading(str(folder / "broken.npz"))  # as the page's next run does
+        assert time.monotonic() < deadline, "the damaged model never failed to load"
+        time.sleep(0.1)
+    app.run()
+    assert not app.exception, app.exception
+    errors = "\n".join(e.value for e in app.error)
+    assert "Could not read model file broken.npz" in errors and "git checkout" in errors
+
+
 def test_moodlens_model_picks_the_model_the_app_opens_with(monkeypatch):
     from core.emotion.cards import available_models
 

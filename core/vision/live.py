@@ -26,6 +26,35 @@ from core.vision.tracking import FaceTracker
 _log = logging.getLogger(__name__)
 
 
+@dataclass
+class SettledMood:
+    """The emotion the live songs follow: another takes over only once it has led the recent
+    window by `margin` for `hold_seconds`, so two emotions near a tie (common: neutral and
+    sad) do not swap the songs, and the mood history, every second."""
+
+    margin: float = 0.05
+    hold_seconds: float = 2.0
+    emotion: str | None = None
+    _challenger: str | None = None
+    _since: float = 0.0
+
+    def update(self, window: np.ndarray, now: float) -> str:
+        """The settled emotion after the window of probabilities seen at time `now` (s)."""
+        top = int(np.argmax(window))
+        leader = EMOTIONS[top]
+        if self.emotion is None:
+            self.emotion = leader
+        elif leader == self.emotion or window[top] - window[EMOTIONS.index(self.emotion)] < (
+            self.margin
+        ):
+            self._challenger = None
+        elif leader != self._challenger:
+            self._challenger, self._since = leader, now
+        elif now - self._since >= self.hold_seconds:
+            self.emotion, self._challenger = leader, None
+        return self.emotion
+
+
 # A face takes the music from the one that has it only when this many times larger (area).
 LEAD_SWITCH_AREA = 1.5
 
