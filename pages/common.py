@@ -496,6 +496,7 @@ def _save_vote(
 ) -> None:
     """Store a thumb as it is clicked (up +1, down -1), forget it when it is taken back."""
     thumb = st.session_state.get(vote_key)
+    st.session_state.pop(LIKED_SONGS, None)  # the liked songs change with this vote
     try:
         if thumb is None:
             store.clear_vote(profile, rec.key)
@@ -600,13 +601,23 @@ def _songs(count: int) -> str:
     return f"{count} song{'' if count == 1 else 's'}"
 
 
+LIKED_SONGS = "liked_songs"  # (profile, read at, songs): read again after a vote or 30 s
+LIKED_SONGS_TTL_S = 30.0
+
+
 def _liked_songs(profile: str) -> list[Recommendation]:
     """The profile's liked songs; none while the feedback database cannot be read (the songs
-    list says so)."""
+    list says so). Kept for the session between votes: the live page's songs panel reruns
+    every second or two, and would otherwise query the database each time."""
+    cached = st.session_state.get(LIKED_SONGS)
+    if cached and cached[0] == profile and time.monotonic() - cached[1] < LIKED_SONGS_TTL_S:
+        return cached[2]
     try:
-        return tracks_from_frame(feedback_store().liked_songs(profile))
+        songs = tracks_from_frame(feedback_store().liked_songs(profile))
     except STORE_FAILURES:
         return []
+    st.session_state[LIKED_SONGS] = (profile, time.monotonic(), songs)
+    return songs
 
 
 def take_songs_with_you(

@@ -170,9 +170,12 @@ def test_a_thumb_is_saved_when_clicked_and_forgotten_when_taken_back(
 
     app = _photo_page_with_songs(public_test, detectable)
     store = FeedbackStore(tmp_path / "feedback.sqlite3")  # the page's database (`isolated`)
+    assert not [o for s in app.selectbox for o in s.options if o.startswith("My liked")]
     app.feedback[0].set_value(1).run()
     votes = store.votes("default")
     assert votes["vote"].tolist() == [1]
+    liked = [o for s in app.selectbox for o in s.options if o.startswith("My liked")]
+    assert liked == ["My liked songs (1)"]  # read again after the vote, not from before it
     store.clear_vote("default", votes["track_key"][0])  # forgotten elsewhere (another tab)
     app.run()  # a rerun is not a click: nothing is written again
     assert store.votes("default").empty

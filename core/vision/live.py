@@ -305,7 +305,11 @@ class LiveAnalyzer:
                 with self._lock:
                     self._status = f"The emotion model could not load: {error}"
                 return None
-            model = self.model = model.result()
+            loaded = model.result()
+            with self._lock:  # unless `use_model` handed it another meanwhile
+                if self.model is model:
+                    self.model = loaded
+            return loaded
         return model
 
     @property
