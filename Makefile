@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 APT_WAIT = -o DPkg::Lock::Timeout=300  # wait for another apt (e.g. unattended-upgrades)
 
-.PHONY: run serve test lint format chromium postgresql nginx bench clean train-resnet ship-resnet comparison best-small-cnn
+.PHONY: run serve test lint format chromium postgresql nginx bench clean constraints train-resnet ship-resnet comparison best-small-cnn
 FER ?= ../shared/data/fer2013/fer2013.npz
 RESNET_NAME ?= resnet50v2_96px
 RESNET_RUN := runs/$(RESNET_NAME)
@@ -14,13 +14,21 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.deps: requirements.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements.txt
+$(VENV)/.deps: requirements.txt constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt -c constraints.txt
 	touch $@
 
-$(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
-	$(BIN)/pip install -q -r requirements-dev.txt
+$(VENV)/.dev-deps: requirements-dev.txt constraints.txt $(VENV)/.deps
+	$(BIN)/pip install -q -r requirements-dev.txt -c constraints.txt
 	touch $@
+
+# constraints.txt pins what the requirements pull in (so a new upstream release cannot break a
+# clean install): regenerated from a fresh environment after a pin in requirements*.txt changes.
+constraints:
+	rm -rf /tmp/moodlens-constraints && $(PYTHON) -m venv /tmp/moodlens-constraints
+	/tmp/moodlens-constraints/bin/pip install -q -r requirements.txt -r requirements-dev.txt
+	{ sed -n '1,3p' constraints.txt; /tmp/moodlens-constraints/bin/pip freeze --exclude-editable \
+	  | grep -iv '^pip==\|^setuptools==\|^wheel=='; } > constraints.new && mv constraints.new constraints.txt
 
 # The default model's ONNX graph is cached first (once; seconds), so the server never imports
 # TensorFlow to serve it (core/emotion/onnx_cache.py). deploy.launch is `streamlit run app.py`
