@@ -43,12 +43,25 @@ def render_nginx_conf(listen: str, replica_ports: list[int], runtime: Path) -> s
     """The nginx config for replicas on 127.0.0.1:<port>, listening on `listen`."""
     if not replica_ports:
         raise ServeError("a room needs at least one replica")
-    servers = "\n".join(
-        f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in replica_ports
-    )
+
+    def server(port: int, backup: bool = False) -> str:
+        health = "backup" if backup else "max_fails=1 fail_timeout=5s"
+        return f"        server 127.0.0.1:{port} {health};"
+
+    def replica_group(port: int) -> str:
+        """A replica's own group, the others its backups (see the template's maps)."""
+        backups = [server(other, backup=True) for other in replica_ports if other != port]
+        lines = [f"    upstream replica_{port} {{", server(port), *backups, "        keepalive 8;"]
+        return "\n".join([*lines, "    }"])
+
+    servers = "\n".join(server(port) for port in replica_ports)
+    routes = "\n".join(f'        "127.0.0.1:{port}" replica_{port};' for port in replica_ports)
+    upstreams = "\n".join(replica_group(port) for port in replica_ports)
     text = NGINX_TEMPLATE.read_text()
     return (
         text.replace("@UPSTREAM_SERVERS@", servers)
+        .replace("@REPLICA_ROUTES@", routes)
+        .replace("@REPLICA_UPSTREAMS@", upstreams)
         .replace("@LISTEN@", listen)
         .replace("@RUNTIME@", str(runtime))
     )

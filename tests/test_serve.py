@@ -52,7 +52,8 @@ def test_nginx_accepts_the_rendered_config_for_any_number_of_replicas(tmp_path):
     conf = tmp_path / "nginx.conf"
     conf.write_text(render_nginx_conf("127.0.0.1:18080", [18601, 18602, 18603], tmp_path))
     text = conf.read_text()
-    assert text.count("server 127.0.0.1:186") == 3
+    # The route-hash group, and each replica's own group with the other two as its backups.
+    assert text.count("server 127.0.0.1:186") == 3 + 3 * 3 and text.count(" backup;") == 3 * 2
     assert not re.search(r"@[A-Z_]+@", text)  # every placeholder filled
     check = subprocess.run(
         ["nginx", "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True
@@ -92,19 +93,36 @@ def test_the_session_websocket_is_upgraded_through_nginx_to_the_sticky_replica(r
     assert protocol == "streamlit"
 
 
-def test_a_killed_replica_fails_over_to_the_live_one_and_comes_back(room):
+def _visit(url: str, cookies: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """One request of a browser holding `cookies`: (the replica that answered, the browser's
+    cookies after it)."""
+    header = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    request = urllib.request.Request(url, headers={"Cookie": header} if header else {})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        pairs = (c.split(";")[0].split("=", 1) for c in reply.headers.get_all("Set-Cookie") or [])
+        answered = reply.headers["X-Moodlens-Replica"].split(",")[-1].strip()
+        return answered, {**cookies, **dict(pairs)}
+
+
+def test_a_killed_replica_fails_over_and_its_viewers_stay_where_they_moved(room):
     # Last in the module: it kills a replica of the shared room.
-    route = "viewer-failover"
-    _, before, _ = _get(f"{room.url}/_stcore/health", route)
+    health = f"{room.url}/_stcore/health"
+    before, cookies = _visit(health, {})
+    assert cookies["moodlens_replica"] == before and cookies["moodlens_route"]
     dead = next(r for r in room.members if r.address == before)
     room.kill(dead.index)
-    status, after, _ = _get(f"{room.url}/_stcore/health", route)
-    assert status == 200
-    assert after.split(",")[-1].strip() != before  # answered by the other replica
+    after, cookies = _visit(health, cookies)
+    assert after != before  # answered by the other replica, which holds the session now
+    assert cookies["moodlens_replica"] == after
     room.restart = True
     assert room.supervise_once() == [dead.index]
     room.wait_healthy(dead)
     assert dead.restarts == 1 and dead.alive()
+    # Back up, the old replica does not get this viewer's requests again (its uploads would
+    # reach a server without its session); a new viewer can still land on it.
+    for _ in range(3):
+        assert _visit(health, cookies)[0] == after
+    assert before in {_visit(health, {"moodlens_route": f"new-{i}"})[0] for i in range(16)}
 
 
 async def _gather_candidates(port: int, username: str, password: str) -> list[str]:
