@@ -92,7 +92,12 @@ CAMERA_ON_KEY = "moodlens-camera-on"
 PRESS_START_JS = """<script>
 (() => {
   const key = "moodlens-press-start-%(token)s";
-  if (window[key] || sessionStorage.getItem("%(camera_on)s") !== "1") return;
+  // Resume where this document had the camera on (a reconnect to another replica), or in a
+  // reload of such a tab; not in a duplicate of it (it copies sessionStorage, not the page).
+  const on = sessionStorage.getItem("%(camera_on)s");
+  const nav = performance.getEntriesByType("navigation")[0];
+  const resume = on && (on === window.moodlensDocument || (nav && nav.type === "reload"));
+  if (window[key] || !resume) return;
   window[key] = true;
   const deadline = Date.now() + 30000;
   let seenSince = null;
@@ -119,10 +124,21 @@ def press_start_once() -> None:
     )
 
 
+REMEMBER_JS = """<script>
+window.moodlensDocument = window.moodlensDocument || Math.random().toString(36).slice(2);
+sessionStorage.setItem("%s", window.moodlensDocument);
+</script>"""
+
+
 def remember_camera_on(on: bool) -> None:
-    """In the browser: whether this tab's viewer has the camera on (see `press_start_once`)."""
-    action = f'setItem("{CAMERA_ON_KEY}", "1")' if on else f'removeItem("{CAMERA_ON_KEY}")'
-    st.html(f"<script>sessionStorage.{action};</script>", unsafe_allow_javascript=True)
+    """In the browser: whether this tab's viewer has the camera on, and in which document (see
+    `press_start_once`)."""
+    script = (
+        REMEMBER_JS % CAMERA_ON_KEY
+        if on
+        else f'<script>sessionStorage.removeItem("{CAMERA_ON_KEY}");</script>'
+    )
+    st.html(script, unsafe_allow_javascript=True)
 
 
 video_col, panel_col = st.columns([3, 2], gap="large")

@@ -222,6 +222,17 @@ def test_a_link_that_asks_to_resume_never_starts_a_camera_but_a_reload_of_its_ta
         page.reload(wait_until="domcontentloaded")
         page.get_by_text(re.compile(r"Detected: \w+")).first.wait_for(timeout=90_000)
         expect(webrtc.get_by_role("button", name="Stop")).to_be_visible()
+        # "Duplicate tab" copies the URL and the tab's sessionStorage: still no second stream.
+        flag = page.evaluate("sessionStorage.getItem('moodlens-camera-on')")
+        assert flag
+        duplicate = page.context.new_page()
+        duplicate.add_init_script(f"sessionStorage.setItem('moodlens-camera-on', '{flag}')")
+        duplicate.goto(page.url, wait_until="domcontentloaded")
+        copy = duplicate.frame_locator('iframe[title*="webrtc_streamer"]')
+        copy.get_by_role("button", name="Start").wait_for(timeout=90_000)
+        duplicate.wait_for_timeout(4000)
+        assert duplicate.evaluate("sessionStorage.getItem('moodlens-camera-on')") == flag
+        expect(copy.get_by_role("button", name="Stop")).to_have_count(0)
 
 
 def test_a_viewer_whose_replica_dies_reconnects_to_the_other_and_streams_again(
