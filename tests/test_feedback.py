@@ -529,3 +529,80 @@ def test_default_store_uses_the_database_url(
     assert not (tmp_path / "unused.sqlite3").exists()
     store.close()
     other.close()
+
+
+def test_a_database_that_failed_to_open_fails_at_once_for_a_while_then_is_tried_again(
+    monkeypatch,
+) -> None:
+    """A hung server would hold every session for its connect timeout, one after another."""
+    import socket
+
+    from core.music import feedback as feedback_module
+    from core.music.store import STORE_FAILURES
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted = []
+
+    def hang_up() -> None:  # a "server" that takes each connection and drops it
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            connection.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    port = server.getsockname()[1]
+    store = FeedbackStore(url=f"postgresql://moodlens:pw@127.0.0.1:{port}/moodlens")
+    try:
+        with pytest.raises(STORE_FAILURES):
+            store.votes("default")
+        tries = len(accepted)
+        assert tries >= 1
+        for _ in range(3):
+            with pytest.raises(StoreError):
+                store.votes("default")
+        assert len(accepted) == tries  # not tried again so soon
+        monkeypatch.setattr(feedback_module, "REOPEN_AFTER_S", 0.0)
+        with pytest.raises(STORE_FAILURES):
+            store.votes("default")
+        assert len(accepted) > tries  # and tried again later
+    finally:
+        server.close()
+
+
+def test_an_in_memory_database_serves_threads_reading_while_one_writes() -> None:
+    store = FeedbackStore(url="sqlite://")
+    errors: list[BaseException] = []
+
+    def work(action: Callable[[int], Any]) -> None:
+        for i in range(150):
+            try:
+                action(i)
+            except Exception as error:  # the assertion below shows them
+                errors.append(error)
+
+    probabilities = dict.fromkeys(EMOTIONS, 1 / len(EMOTIONS))
+
+    def write(i: int) -> None:
+        store.record_mood("p", "happy", probabilities=probabilities)
+
+    threads = [
+        threading.Thread(target=work, args=(write,)),
+        threading.Thread(target=work, args=(lambda i: store.history("p"),)),
+        threading.Thread(target=work, args=(lambda i: store.votes("p"),)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[:3]
+    assert len(store.history("p")) == 150
+
+
+def test_a_database_url_with_a_bad_port_says_what_is_expected() -> None:
+    with pytest.raises(StoreError, match="not a database URL"):
+        database_url("postgresql://user:pw@host:abc/moodlens")

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -37,6 +38,7 @@ from sqlalchemy.sql.expression import Executable
 
 from core.labels import EMOTION_TO_MOOD, EMOTIONS
 from core.music.store import (
+    STORE_FAILURES,
     Database,
     StoreError,
     check_backend,
@@ -66,6 +68,8 @@ LIKED_CSV_COLUMNS: tuple[str, ...] = (
 # penalty: it is never recommended again (`excluded_keys`).
 LIKED_TRACK_BOOST = 0.3
 ARTIST_STEP, ARTIST_CAP = 0.04, 0.12
+# After a failed try to open the feedback database, calls fail at once for this long.
+REOPEN_AFTER_S = 15.0
 GENRE_STEP, GENRE_CAP = 0.015, 0.06
 
 
@@ -335,6 +339,7 @@ class FeedbackStore:
         self.path: Path | None = sqlite_path(self.url)  # None unless a SQLite file
         self._database: Database | None = None
         self._opening = threading.Lock()
+        self._failure: tuple[float, BaseException] | None = None  # the last failed opening
 
     @property
     def _db(self) -> Database:
@@ -342,10 +347,26 @@ class FeedbackStore:
         made while its server is down works once the server is back; opened again after a
         failure (see core.music.store.STORE_FAILURES)."""
         if self._database is None:
+            self._raise_recent_failure()
             with self._opening:
                 if self._database is None:
-                    self._database = Database(self.url)
+                    self._raise_recent_failure()  # another thread's try just failed
+                    try:
+                        self._database = Database(self.url)
+                    except STORE_FAILURES as error:
+                        self._failure = (time.monotonic(), error)
+                        raise
+                    self._failure = None
         return self._database
+
+    def _raise_recent_failure(self) -> None:
+        """StoreError at once while the last try to open the database failed under
+        REOPEN_AFTER_S ago: a server that hangs would otherwise hold every session for its
+        connect timeout (10 s), one after another, at every reading."""
+        if self._failure and time.monotonic() - self._failure[0] < REOPEN_AFTER_S:
+            cause = self._failure[1]
+            detail = (str(getattr(cause, "orig", None) or cause).strip().splitlines() or [""])[0]
+            raise StoreError(detail or type(cause).__name__) from cause
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeedbackStore:

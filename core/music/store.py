@@ -148,7 +148,7 @@ def database_url(url: str | URL | None = None, path: str | os.PathLike | None = 
         return URL.create("sqlite", database=str(Path(path).expanduser()))
     try:
         parsed = make_url(url) if isinstance(url, str) else url
-    except ArgumentError as error:
+    except (ArgumentError, ValueError) as error:  # ValueError: e.g. a port that is no number
         raise StoreError(
             "MOODLENS_DATABASE_URL is not a database URL; expected e.g. "
             "postgresql+psycopg://user:password@host:5432/moodlens"
@@ -215,6 +215,9 @@ class Database:
         # SQLite takes one writer at a time anyway; queueing this process's writers here
         # leaves the busy timeout for other processes.
         self._write_lock = threading.Lock() if self.backend == "sqlite" else None
+        # An in-memory SQLite database is one connection shared by every thread (StaticPool):
+        # its reads must queue behind the writes too, or transactions interleave on it.
+        self._shared_connection = self.backend == "sqlite" and sqlite_path(url) is None
         try:
             self.migrate()
         except BaseException:
@@ -223,6 +226,10 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        if self._shared_connection and self._write_lock is not None:
+            with self._write_lock, self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
