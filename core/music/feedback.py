@@ -68,8 +68,10 @@ LIKED_CSV_COLUMNS: tuple[str, ...] = (
 # penalty: it is never recommended again (`excluded_keys`).
 LIKED_TRACK_BOOST = 0.3
 ARTIST_STEP, ARTIST_CAP = 0.04, 0.12
-# After a failed try to open the feedback database, calls fail at once for this long.
+# After a try to open the feedback database that failed slowly (SLOW_OPEN_S or longer: a
+# server that does not answer), calls fail at once for REOPEN_AFTER_S.
 REOPEN_AFTER_S = 15.0
+SLOW_OPEN_S = 1.0
 GENRE_STEP, GENRE_CAP = 0.015, 0.06
 
 
@@ -351,18 +353,21 @@ class FeedbackStore:
             with self._opening:
                 if self._database is None:
                     self._raise_recent_failure()  # another thread's try just failed
+                    started = time.monotonic()
                     try:
                         self._database = Database(self.url)
                     except STORE_FAILURES as error:
-                        self._failure = (time.monotonic(), error)
+                        if time.monotonic() - started >= SLOW_OPEN_S:  # a quick one: retry now
+                            self._failure = (time.monotonic(), error)
                         raise
                     self._failure = None
         return self._database
 
     def _raise_recent_failure(self) -> None:
-        """StoreError at once while the last try to open the database failed under
+        """StoreError at once while the last slow try to open the database failed under
         REOPEN_AFTER_S ago: a server that hangs would otherwise hold every session for its
-        connect timeout (10 s), one after another, at every reading."""
+        connect timeout (10 s), one after another, at every reading. (A quick failure, e.g. a
+        folder that cannot be written or a refused connection, is tried again at once.)"""
         if self._failure and time.monotonic() - self._failure[0] < REOPEN_AFTER_S:
             cause = self._failure[1]
             detail = (str(getattr(cause, "orig", None) or cause).strip().splitlines() or [""])[0]

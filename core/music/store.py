@@ -198,7 +198,9 @@ def create_store_engine(url: URL) -> Engine:
         return _sqlite_engine(url)
     connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "postgresql":
-        connect_args = {"connect_timeout": 10, "application_name": "moodlens"}
+        # The URL's ?connect_timeout= (seconds) if it names one, else 10.
+        timeout = int(url.query.get("connect_timeout", 10))
+        connect_args = {"connect_timeout": timeout, "application_name": "moodlens"}
     try:
         return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except ImportError as error:
