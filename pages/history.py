@@ -66,3 +66,19 @@ else:
     )
 
 take_songs_with_you("history", profile)
+
+with st.expander("Delete this profile's history", icon=":material/delete:"):
+    st.caption(
+        "Removes every mood and thumb of this profile from the feedback database. A profile "
+        "is a name, not an account: anyone who types it here sees and can delete it."
+    )
+    if st.checkbox(
+        f"Yes, delete the history of **{markdown_text(profile)}**", key="history_delete_ok"
+    ) and st.button("Delete", type="primary", key="history_delete"):
+        try:
+            store.delete_profile(profile)
+        except STORE_FAILURES as error:
+            st.error(unavailable_note(error))
+        else:
+            st.session_state.pop("history_delete_ok", None)
+            st.rerun()

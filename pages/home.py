@@ -31,9 +31,11 @@ with right:
 
 st.success(
     icon=":material/lock:",
-    body="**Privacy:** camera frames are analysed on this machine and never leave it. Nothing is "
-    "written to disk unless you ask (a snapshot download, or your thumbs up/down, which are "
-    "kept in a local file).",
+    body="**Privacy:** camera frames and photos are analysed in memory on this machine; they "
+    "never leave it and are never stored (a snapshot is a download you ask for). What is kept "
+    "is your profile's history: the moods detected and your thumbs up/down, in this app's "
+    "feedback database. A profile is a name, not an account: anyone using this app who types "
+    "it sees that history, and My history deletes it.",
 )
 st.caption(
     "Songs come from the local music catalog (choose one in the sidebar of any page), or live "

@@ -35,8 +35,9 @@ route_through_app()  # first, so a deep link on a fresh server runs through app.
 st.title(":material/photo_camera: Photo")
 spotify_return()  # back from "Connect Spotify": finish the sign-in, offer to save
 st.caption(
-    "Your photo is analysed in memory on this machine and is not stored. Each face is read as "
-    "taken and mirrored, and the two readings averaged."
+    "Your photo is analysed in memory on this machine and is not stored; the mood read from it "
+    "goes to your profile's history. Each face is read as taken and mirrored, and the two "
+    "readings averaged."
 )
 model = model_choice()
 catalog = active_catalog()

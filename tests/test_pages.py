@@ -302,9 +302,17 @@ def test_history_page_lists_votes(tmp_path):
     store = FeedbackStore()
     store.record_mood("default", "happy")
     store.record_vote("default", {"title": "Happy", "artist": "Pharrell Williams"}, 1)
+    store.record_mood("someone else", "sad")
     app = open_page("pages/history.py")
     assert "Moods over time" in [s.value for s in app.subheader]
     assert app.dataframe and "Pharrell Williams" in app.dataframe[0].value.to_string()
+    # The profile's own history can be deleted (after a confirmation), and nobody else's.
+    app.checkbox(key="history_delete_ok").check().run()
+    app.button(key="history_delete").click().run()
+    assert not app.exception, app.exception
+    assert store.history("default").empty and store.votes("default").empty
+    assert store.history("someone else")["emotion"].tolist() == ["sad"]
+    assert "No moods recorded yet" in "\n".join(i.value for i in app.info)
 
 
 def test_reruns_leave_the_loaded_model_warm(monkeypatch):
