@@ -27,6 +27,8 @@ where = (
     else "stored in the shared feedback database (MOODLENS_DATABASE_URL)"
     if store.backend == "postgresql"
     else "kept in memory until the app stops"
+    if store.backend == "sqlite"
+    else "in the database MOODLENS_DATABASE_URL names"
 )
 st.caption(f"Profile **{markdown_text(profile)}** · {where}.")
 

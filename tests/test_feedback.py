@@ -504,8 +504,12 @@ def test_database_urls_are_normalised_and_checked(tmp_path: Path) -> None:
     assert database_url(path=tmp_path / "f.db").database == str(tmp_path / "f.db")
     with pytest.raises(StoreError, match="not a database URL"):
         database_url("not a url")
-    with pytest.raises(StoreError, match="SQLite or PostgreSQL"):
-        FeedbackStore(url="mysql://u@h/d")
+    other = FeedbackStore(url="mysql://u@h/d")  # made: every use says why it cannot be used
+    for use in (lambda: other.votes("ana"), lambda: other.record_vote("ana", track("T", "A"), 1)):
+        with pytest.raises(StoreError, match="SQLite or PostgreSQL"):
+            use()
+    with pytest.raises(StoreError, match="not a database URL"):
+        FeedbackStore(url="postgresql://u@h:abc/d").history("ana")
     with pytest.raises(ValueError, match="not both"):
         FeedbackStore(tmp_path / "f.db", url="sqlite://")
     memory = FeedbackStore(url="sqlite://")  # in memory: one connection, still one database

@@ -296,6 +296,19 @@ def test_malformed_catalog_falls_back_to_starter(tmp_path, monkeypatch):
     assert "starter catalog is active" in "\n".join(w.value for w in app.warning)
 
 
+def test_a_database_url_moodlens_cannot_use_costs_the_history_not_the_pages(
+    public_test, detectable, monkeypatch
+):
+    monkeypatch.setenv("MOODLENS_DATABASE_URL", "mysql://user:pw@db.example/moodlens")
+    app = _photo_page_with_songs(public_test, detectable)
+    assert not app.exception, app.exception
+    assert texts(app).count("Why:") == 5  # the songs come, with the reason there are no thumbs
+    assert "SQLite or PostgreSQL" in "\n".join(i.value for i in app.info)
+    app.switch_page("pages/history.py").run()
+    assert not app.exception, app.exception
+    assert "SQLite or PostgreSQL" in "\n".join(e.value for e in app.error)
+
+
 def test_history_page_lists_votes(tmp_path):
     from core.music.feedback import FeedbackStore
 

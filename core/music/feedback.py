@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, func, select, union
+from sqlalchemy import URL, Connection, func, select, union
 from sqlalchemy.sql.expression import Executable
 
 from core.labels import EMOTION_TO_MOOD, EMOTIONS
@@ -86,7 +86,10 @@ def feedback_url(settings: Settings | None = None) -> str:
     of `default_db_path` (a key for caching one store per database)."""
     settings = settings or Settings.from_env()
     if settings.database_url:
-        return database_url(settings.database_url).render_as_string(hide_password=False)
+        try:
+            return database_url(settings.database_url).render_as_string(hide_password=False)
+        except StoreError:  # its store says why at every use
+            return settings.database_url
     return database_url(path=default_db_path(settings)).render_as_string(hide_password=False)
 
 
@@ -336,9 +339,15 @@ class FeedbackStore:
             url = settings.database_url
             if url is None:
                 path = default_db_path(settings)
-        self.url = database_url(url, path)
-        self._backend = check_backend(self.url)
-        self.path: Path | None = sqlite_path(self.url)  # None unless a SQLite file
+        # A URL moodlens cannot use (not a URL, another database) fails every use with its
+        # StoreError, as a database that is down does: the pages go on without it, saying why.
+        self._unusable: StoreError | None = None
+        try:
+            self.url: URL | None = database_url(url, path)
+            self._backend = check_backend(self.url)
+        except StoreError as error:
+            self._unusable, self.url, self._backend = error, None, "unusable"
+        self.path: Path | None = sqlite_path(self.url) if self.url is not None else None
         self._database: Database | None = None
         self._opening = threading.Lock()
         self._failure: tuple[float, BaseException] | None = None  # the last failed opening
@@ -348,6 +357,8 @@ class FeedbackStore:
         """The database, connected (and its schema brought up to date) on first use, so a store
         made while its server is down works once the server is back; opened again after a
         failure (see core.music.store.STORE_FAILURES)."""
+        if self._unusable is not None:
+            raise StoreError(str(self._unusable)) from self._unusable
         if self._database is None:
             self._raise_recent_failure()
             with self._opening:
@@ -389,7 +400,8 @@ class FeedbackStore:
             self._database.close()
 
     def __repr__(self) -> str:
-        return f"FeedbackStore({self.url.render_as_string(hide_password=True)!r})"
+        shown = self.url.render_as_string(hide_password=True) if self.url else "unusable URL"
+        return f"FeedbackStore({shown!r})"
 
     def _frame(self, conn: Connection, query: Executable) -> pd.DataFrame:
         result = conn.execute(query)
