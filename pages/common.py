@@ -523,6 +523,10 @@ def render_songs(
     store = feedback_store()
     if failed := st.session_state.pop(VOTE_FAILED, None):
         st.warning(failed)
+    # Each thumb shows this profile's vote (a song liked before comes back thumbed up), and is
+    # its own widget per profile: another profile's songs do not inherit it.
+    voted = _preference(profile).tracks
+    who = hashlib.sha256(profile.encode()).hexdigest()[:8]
     for i, rec in enumerate(recommendations):
         with st.container(border=True):
             cols = st.columns([1, 6, 2]) if rec.image_url else st.columns([7, 2])
@@ -534,10 +538,12 @@ def render_songs(
             link = f" · [open in Spotify]({_link(rec.url)})" if rec.url else ""
             body.markdown(f"{_song_line(rec)}{year}{genre}{link}")
             body.caption(f"Why: {markdown_text(rec.reason)}")
-            vote_key = f"{key}_vote_{i}_{rec.key}"
+            vote_key = f"{key}_vote_{who}_{i}_{rec.key}"
+            vote = voted.get(rec.key, 0)
             actions.feedback(
                 "thumbs",
                 key=vote_key,
+                default=1 if vote > 0 else (0 if vote < 0 else None),
                 on_change=_save_vote,  # on a click only, not on every rerun
                 args=(store, vote_key, profile, rec, emotion),
             )

@@ -388,6 +388,35 @@ render_songs(st.session_state["recs"], None, "t", "default", "happy", active_rec
 """
 
 
+PROFILE_SONGS_PAGE = """
+import streamlit as st
+from pages.common import active_catalog, active_recommender, render_songs
+
+catalog = active_catalog()
+render_songs(st.session_state["recs"], None, "t", st.session_state["who"], "happy",
+             active_recommender(catalog))
+"""
+
+
+def test_thumbs_show_the_profiles_own_votes(tmp_path):
+    from core.music.feedback import FeedbackStore
+
+    recs = _starter_recommender().recommend({"happy": 1.0}, k=3)
+    FeedbackStore(tmp_path / "feedback.sqlite3").record_vote("ana", recs[1], 1)
+    app = AppTest.from_string(PROFILE_SONGS_PAGE, default_timeout=TIMEOUT)
+    app.session_state["recs"], app.session_state["who"] = recs, "ana"
+    app.run()
+    assert not app.exception, app.exception
+    assert [f.value for f in app.feedback] == [None, 1, None]  # liked before: shown liked
+    app.feedback[2].set_value(1).run()
+    app.session_state["who"] = "bob"  # another listener: none of ana's thumbs
+    app.run()
+    assert [f.value for f in app.feedback] == [None, None, None]
+    app.session_state["who"] = "ana"
+    app.run()
+    assert [f.value for f in app.feedback] == [None, 1, 1]
+
+
 def _songs_page(recs) -> AppTest:
     """The songs panel alone, for `recs`, over the starter catalog."""
     app = AppTest.from_string(SONGS_PAGE, default_timeout=TIMEOUT)
