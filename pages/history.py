@@ -4,6 +4,7 @@ database: a local SQLite file, or the shared PostgreSQL one)."""
 import plotly.express as px
 import streamlit as st
 
+from core.music.feedback import in_time_zone
 from core.music.store import STORE_FAILURES, unavailable_note
 from core.palette import EMOTION_COLORS
 from pages.common import (
@@ -37,6 +38,9 @@ try:
 except STORE_FAILURES as error:
     st.error(unavailable_note(error))
     st.stop()
+# Times in the browser's time zone, so a 9 pm mood is on the day it was felt.
+zone = st.context.timezone
+history, liked = in_time_zone(history, "recorded_at", zone), in_time_zone(liked, "voted_at", zone)
 if history.empty:
     st.info("No moods recorded yet for this profile. Use the Live camera or Photo page first.")
 else:

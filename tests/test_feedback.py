@@ -613,3 +613,18 @@ def test_an_in_memory_database_serves_threads_reading_while_one_writes() -> None
 def test_a_database_url_with_a_bad_port_says_what_is_expected() -> None:
     with pytest.raises(StoreError, match="not a database URL"):
         database_url("postgresql://user:pw@host:abc/moodlens")
+
+
+def test_history_times_are_shown_in_the_browsers_time_zone(tmp_path: Path) -> None:
+    from core.music.feedback import in_time_zone
+
+    store = FeedbackStore(tmp_path / "f.db")
+    late = dt.datetime(2026, 12, 6, 2, 30, tzinfo=dt.UTC)  # 9:30 pm on the 5th in New York
+    store.record_mood("ana", "sad", when=late)
+    history = store.history("ana")
+    shown = in_time_zone(history, "recorded_at", "America/New_York")["recorded_at"][0]
+    assert (shown.day, shown.hour, shown.minute) == (5, 21, 30)
+    for unknown in (None, "Not/AZone"):
+        utc = in_time_zone(history, "recorded_at", unknown)["recorded_at"][0]
+        assert (utc.day, utc.hour) == (6, 2)
+    assert in_time_zone(history.iloc[:0], "recorded_at", "Europe/Paris").empty

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -91,6 +92,18 @@ def feedback_url(settings: Settings | None = None) -> str:
         except StoreError:  # its store says why at every use
             return settings.database_url
     return database_url(path=default_db_path(settings)).render_as_string(hide_password=False)
+
+
+def in_time_zone(frame: pd.DataFrame, column: str, zone: str | None) -> pd.DataFrame:
+    """`frame` with its UTC timestamps in `column` shown in time zone `zone` (an IANA name, as
+    browsers send it); UTC when it is None or unknown."""
+    if column not in frame.columns or frame.empty:
+        return frame
+    try:
+        tz = ZoneInfo(zone or "UTC")
+    except (ValueError, ZoneInfoNotFoundError):
+        tz = ZoneInfo("UTC")
+    return frame.assign(**{column: pd.to_datetime(frame[column], utc=True).dt.tz_convert(tz)})
 
 
 def _now() -> dt.datetime:
