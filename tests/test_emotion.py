@@ -214,6 +214,34 @@ def test_a_changed_converter_makes_cached_graphs_stale(tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_cache, "CONVERTER", fixed)
     after = onnx_cache.cache_file(path, tmp_path)
     assert after != before and after.name.startswith(path.stem + "-")
+    # So do a change to the architectures Keras builds the model from, and a library upgrade.
+    changed = tmp_path / "architectures.py"
+    changed.write_bytes(onnx_cache.ARCHITECTURES.read_bytes() + b"\n# another upscale\n")
+    monkeypatch.setattr(onnx_cache, "ARCHITECTURES", changed)
+    rebuilt = onnx_cache.cache_file(path, tmp_path)
+    assert rebuilt not in (before, after)
+    monkeypatch.setattr(onnx_cache, "_version", lambda name: f"{name}==99")
+    assert onnx_cache.cache_file(path, tmp_path) not in (before, after, rebuilt)
+
+
+def test_a_damaged_cache_in_a_read_only_folder_still_serves_the_model(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from core.emotion.cards import default_model_path
+    from core.emotion.onnx_cache import cache_file, load_for_serving
+
+    path = default_model_path()
+    cached = cache_file(path, tmp_path)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(b"not an onnx graph")
+
+    def read_only(self, *args, **kwargs):
+        raise PermissionError(13, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    monkeypatch.setattr(Path, "replace", read_only)
+    model = load_for_serving(path, tmp_path)
+    assert model.predict(np.zeros((1, 48, 48), np.uint8)).shape == (1, 7)
 
 
 def test_a_damaged_serving_cache_is_rebuilt_and_keras_runtime_skips_it(tmp_path, monkeypatch):

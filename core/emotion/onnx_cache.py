@@ -14,6 +14,7 @@ the machine.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -38,14 +39,30 @@ def cache_dir(environ: dict[str, str] | None = None) -> Path:
 
 # The converter that writes the graphs: a change to it (a fix) makes every cached graph stale.
 CONVERTER = Path(__file__).with_name("onnx_runtime.py")
+# What else makes a graph: the architectures a model file's spec names (built by Keras), and
+# the libraries that build, convert and run it. A change to any needs the parity check again.
+ARCHITECTURES = Path(__file__).with_name("architectures.py")
+GRAPH_LIBRARIES = ("keras", "onnx", "onnxruntime")
 
 
 def cache_file(path: Path, folder: Path) -> Path:
-    """Where the ONNX graph of the model at `path` (this exact content, converted by this
-    exact converter) is cached."""
+    """Where the ONNX graph of the model at `path` (this exact content, built by these
+    architectures and libraries, converted by this exact converter) is cached."""
     digest = hashlib.sha256(Path(path).read_bytes())
     digest.update(CONVERTER.read_bytes())
+    digest.update(ARCHITECTURES.read_bytes())
+    digest.update(" ".join(_version(name) for name in GRAPH_LIBRARIES).encode())
     return folder / f"{Path(path).name.split('.')[0]}-{digest.hexdigest()[:16]}.onnx"
+
+
+def _version(package: str) -> str:
+    """`package`'s installed version (read from its metadata: nothing is imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{package}=={version(package)}"
+    except PackageNotFoundError:
+        return f"{package} missing"
 
 
 class _Session:
@@ -124,7 +141,8 @@ def load_for_serving(path: str | Path, folder: Path | None = None) -> EmotionMod
             return _from_cache(path, cached)
         except Exception as error:  # a damaged cache costs one rebuild, never the model
             log.warning("%s: cached ONNX graph unusable (%s); rebuilding it", path.name, error)
-            cached.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only cache: served from Keras anyway
+                cached.unlink(missing_ok=True)
     model = EmotionModel.load(path)
     model.predict(np.zeros((1, model.input_size, model.input_size), np.uint8))
     if model.runtime == "onnxruntime":  # ONNX reproduced Keras within 1e-3 on a probe batch
