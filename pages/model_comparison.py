@@ -20,7 +20,7 @@ from core.analytics.charts import figure_config
 from core.emotion.cards import MISSING, CardSet, available_models, load_cards, split_label
 from core.emotion.model import ModelLoadError
 from core.labels import EMOTIONS
-from core.paths import fer2013_npz
+from core.paths import REPO_ROOT, fer2013_npz
 from core.training.progress import runs_in_progress
 from core.vision.faces import UPLOAD_TYPES, ImageError, decode_image
 from pages.common import (
@@ -287,6 +287,15 @@ def same_face_tab(cards: CardSet, folder: Path) -> None:
 # --------------------------------------------------------------------------- presenter mode
 
 
+def shown_folder(folder: Path) -> str:
+    """The models folder as a reader of the page needs it: `models` in this repository,
+    else as configured (MOODLENS_MODELS_DIR), never the server's own path to the repository."""
+    try:
+        return str(Path(folder).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(folder)
+
+
 def _step(delta: int, count: int) -> None:
     st.session_state[SLIDE_KEY] = (st.session_state.get(SLIDE_KEY, 0) + delta) % count
 
@@ -344,7 +353,7 @@ split = left.selectbox(
 right.toggle("Presenter mode", key="cmp_presenter", help="Large fonts, one chart per screen.")
 if not presenting:
     st.caption(
-        f"Every number is read from the model cards in `{folder}` "
+        f"Every number is read from the model cards in `{shown_folder(folder)}` "
         f"({', '.join(c.path.name for c in cards.cards)}); none is typed by hand. Each chart "
         "has a PNG download in its toolbar (camera icon) and its data as CSV."
     )

@@ -290,6 +290,8 @@ def test_comparison_every_figure_equals_the_cards(monkeypatch) -> None:
     folder = real_cards_folder()
     cards = read_cards(folder)
     app = comparison(monkeypatch, folder)
+    source = next(c.value for c in app.caption if "read from the model cards" in c.value)
+    assert str(REPO_ROOT) not in source  # the repository's folder, not the server's path
     figures = charts(app)
     expected_keys = {"cmp_accuracy", "cmp_speed", "cmp_per-class-f1"}
     expected_keys |= {f"cmp_confusion-counts-{name}" for name in cards}
