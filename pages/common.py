@@ -11,11 +11,11 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from secrets import token_urlsafe
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -496,7 +496,8 @@ def _save_vote(
 ) -> None:
     """Store a thumb as it is clicked (up +1, down -1), forget it when it is taken back."""
     thumb = st.session_state.get(vote_key)
-    st.session_state.pop(LIKED_SONGS, None)  # the liked songs change with this vote
+    for name in (LIKED_SONGS, PREFERENCE):  # they change with this vote
+        st.session_state.pop(name, None)
     try:
         if thumb is None:
             store.clear_vote(profile, rec.key)
@@ -525,7 +526,7 @@ def render_songs(
         st.warning(failed)
     # Each thumb shows this profile's vote (a song liked before comes back thumbed up), and is
     # its own widget per profile: another profile's songs do not inherit it.
-    voted = _preference(profile).tracks
+    preference = _preference(profile)
     who = hashlib.sha256(profile.encode()).hexdigest()[:8]
     for i, rec in enumerate(recommendations):
         with st.container(border=True):
@@ -539,7 +540,7 @@ def render_songs(
             body.markdown(f"{_song_line(rec)}{year}{genre}{link}")
             body.caption(f"Why: {markdown_text(rec.reason)}")
             vote_key = f"{key}_vote_{who}_{i}_{rec.key}"
-            vote = voted.get(rec.key, 0)
+            vote = preference.tracks.get(rec.key, 0)
             actions.feedback(
                 "thumbs",
                 key=vote_key,
@@ -554,17 +555,17 @@ def render_songs(
     anchor = st.session_state.get(f"{key}_more")
     if isinstance(anchor, Recommendation):
         # The profile's thumbs here too: a song turned down does not come back this way.
-        similar = recommender.more_like_this(anchor, k=5, feedback=_preference(profile))
+        similar = recommender.more_like_this(anchor, k=5, feedback=preference)
         st.markdown(f"**More like _{markdown_text(anchor.title)}_**")
         for rec in similar:
             st.markdown(f"- {_song_line(rec)} · {markdown_text(rec.reason)}")
 
 
 def _preference(profile: str) -> Preference:
-    """The profile's thumbs; none while the feedback database cannot be read (the songs list
-    says so)."""
+    """The profile's thumbs (kept for the session between votes, see `_per_session`); none
+    while the feedback database cannot be read (the songs list says so)."""
     try:
-        return feedback_store().preference(profile)
+        return _per_session(PREFERENCE, profile, lambda: feedback_store().preference(profile))
     except STORE_FAILURES:
         return Preference()
 
@@ -607,23 +608,33 @@ def _songs(count: int) -> str:
     return f"{count} song{'' if count == 1 else 's'}"
 
 
-LIKED_SONGS = "liked_songs"  # (profile, read at, songs): read again after a vote or 30 s
-LIKED_SONGS_TTL_S = 30.0
+# What the songs panels read of the profile's votes, kept for the session (profile, read at,
+# value) until a vote or SESSION_READ_TTL_S: the live page's songs panel reruns every second or
+# two, and would otherwise query the database each time.
+LIKED_SONGS, PREFERENCE = "liked_songs", "preference"
+SESSION_READ_TTL_S = 30.0
+T = TypeVar("T")
+
+
+def _per_session(name: str, profile: str, read: Callable[[], T]) -> T:
+    """`read()` for `profile`, kept in this session under `name` (see LIKED_SONGS)."""
+    cached = st.session_state.get(name)
+    if cached and cached[0] == profile and time.monotonic() - cached[1] < SESSION_READ_TTL_S:
+        return cached[2]
+    value = read()
+    st.session_state[name] = (profile, time.monotonic(), value)
+    return value
 
 
 def _liked_songs(profile: str) -> list[Recommendation]:
-    """The profile's liked songs; none while the feedback database cannot be read (the songs
-    list says so). Kept for the session between votes: the live page's songs panel reruns
-    every second or two, and would otherwise query the database each time."""
-    cached = st.session_state.get(LIKED_SONGS)
-    if cached and cached[0] == profile and time.monotonic() - cached[1] < LIKED_SONGS_TTL_S:
-        return cached[2]
+    """The profile's liked songs (kept for the session between votes); none while the
+    feedback database cannot be read (the songs list says so)."""
     try:
-        songs = tracks_from_frame(feedback_store().liked_songs(profile))
+        return _per_session(
+            LIKED_SONGS, profile, lambda: tracks_from_frame(feedback_store().liked_songs(profile))
+        )
     except STORE_FAILURES:
         return []
-    st.session_state[LIKED_SONGS] = (profile, time.monotonic(), songs)
-    return songs
 
 
 def take_songs_with_you(
