@@ -87,8 +87,7 @@ class Settings:
         models = _env(env, "MOODLENS_MODELS_DIR")
         catalog = _env(env, "MOODLENS_CATALOG")
         feedback = _env(env, "MOODLENS_FEEDBACK_DB")
-        client_id, client_secret = None, None
-        for pair in (
+        pairs = (
             (
                 _lookup(secrets, "spotify", "client_id"),
                 _lookup(secrets, "spotify", "client_secret"),
@@ -96,17 +95,12 @@ class Settings:
             (_lookup(secrets, "SPOTIFY_CLIENT_ID"), _lookup(secrets, "SPOTIFY_CLIENT_SECRET")),
             (_env(env, "SPOTIFY_CLIENT_ID"), _env(env, "SPOTIFY_CLIENT_SECRET")),
             (_env(env, "SPOTIPY_CLIENT_ID"), _env(env, "SPOTIPY_CLIENT_SECRET")),
-        ):
-            if all(pair):
-                client_id, client_secret = pair
-                break
-        if client_id is None:  # a listener's sign-in (PKCE) needs the client ID alone
-            client_id = (
-                _lookup(secrets, "spotify", "client_id")
-                or _lookup(secrets, "SPOTIFY_CLIENT_ID")
-                or _env(env, "SPOTIFY_CLIENT_ID")
-                or _env(env, "SPOTIPY_CLIENT_ID")
-            )
+        )
+        # The first full pair; else a client ID alone (a listener's PKCE sign-in needs no secret).
+        client_id, client_secret = next(
+            (pair for pair in pairs if all(pair)),
+            (next((cid for cid, _ in pairs if cid), None), None),
+        )
         ice: Any = None
         try:
             webrtc = secrets.get("webrtc") if secrets is not None else None

@@ -496,8 +496,7 @@ def _save_vote(
 ) -> None:
     """Store a thumb as it is clicked (up +1, down -1), forget it when it is taken back."""
     thumb = st.session_state.get(vote_key)
-    for name in (LIKED_SONGS, PREFERENCE):  # they change with this vote
-        st.session_state.pop(name, None)
+    forget_profile_reads()  # they change with this vote
     try:
         if thumb is None:
             store.clear_vote(profile, rec.key)
@@ -614,6 +613,12 @@ def _songs(count: int) -> str:
 LIKED_SONGS, PREFERENCE = "liked_songs", "preference"
 SESSION_READ_TTL_S = 30.0
 T = TypeVar("T")
+
+
+def forget_profile_reads() -> None:
+    """Read the profile's votes again next time (after a vote, or its history deleted)."""
+    for name in (LIKED_SONGS, PREFERENCE):
+        st.session_state.pop(name, None)
 
 
 def _per_session(name: str, profile: str, read: Callable[[], T]) -> T:

@@ -9,6 +9,7 @@ from core.music.store import STORE_FAILURES, unavailable_note
 from core.palette import EMOTION_COLORS
 from pages.common import (
     feedback_store,
+    forget_profile_reads,
     markdown_text,
     profile_name,
     route_through_app,
@@ -87,4 +88,5 @@ with st.expander("Delete this profile's history", icon=":material/delete:"):
             st.error(unavailable_note(error))
         else:
             st.session_state.pop("history_delete_ok", None)
+            forget_profile_reads()
             st.rerun()

@@ -13,6 +13,7 @@ import pytest
 from core.labels import EMOTIONS
 from tests.support.browser import chromium, require_browser, serve_app
 from tests.support.scenes import layout, scene, write_y4m
+from tests.support.tools import tool_missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect = pytest.importorskip(
@@ -247,7 +248,7 @@ def test_a_viewer_whose_replica_dies_reconnects_to_the_other_and_streams_again(
     try:
         nginx_binary()
     except RuntimeError as missing:
-        pytest.skip(str(missing))
+        tool_missing(str(missing))
     room = Room(
         replicas=2,
         port=free_port(),

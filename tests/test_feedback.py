@@ -628,3 +628,12 @@ def test_history_times_are_shown_in_the_browsers_time_zone(tmp_path: Path) -> No
         utc = in_time_zone(history, "recorded_at", unknown)["recorded_at"][0]
         assert (utc.day, utc.hour) == (6, 2)
     assert in_time_zone(history.iloc[:0], "recorded_at", "Europe/Paris").empty
+
+
+def test_a_credit_is_split_into_its_artists_once(tmp_path: Path) -> None:
+    """Spotify joins a credit naming an artist with a comma with "; ": the comma inside that
+    artist's name must not split it again."""
+    store = FeedbackStore(tmp_path / "f.db")
+    store.record_vote("ana", track("Song", "Hello, Goodbye; X", "t1"), 1)
+    store.record_vote("ana", track("Other", "X feat. Y", "t2"), 1)
+    assert store.preference("ana").artists == {"hello, goodbye": 1, "x": 2, "y": 1}

@@ -326,6 +326,7 @@ def test_history_page_lists_votes(tmp_path):
     assert store.history("default").empty and store.votes("default").empty
     assert store.history("someone else")["emotion"].tolist() == ["sad"]
     assert "No moods recorded yet" in "\n".join(i.value for i in app.info)
+    assert not [o for s in app.selectbox for o in s.options if o.startswith("My liked")]
 
 
 def test_reruns_leave_the_loaded_model_warm(monkeypatch):

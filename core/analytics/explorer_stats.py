@@ -247,9 +247,7 @@ def map_data(track_map_: TrackMap, colouring: Grouping) -> pd.DataFrame:
     column of its own (``colour_by_genre``, ...), so the tracks' real genre and mood stay as
     they are (a genre colouring groups the rare genres into "Other")."""
     points = track_map_.points
-    return points.assign(
-        **{f"{MAP_COLOUR_PREFIX}{colouring.by}": colouring.labels.loc[points.index]}
-    )
+    return points.assign(**{f"{MAP_COLOUR_PREFIX}{colouring.by}": colouring.labels_for(points)})
 
 
 def track_map(

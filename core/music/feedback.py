@@ -241,7 +241,7 @@ def _per_artist(artists: Mapping[str, int]) -> dict[str, int]:
     for credit, vote in artists.items():
         for name in artist_keys(credit):
             net[name] = net.get(name, 0) + int(vote)
-    return net
+    return {name: vote for name, vote in net.items() if vote}  # votes that cancel: no opinion
 
 
 def excluded_keys(exclude: Iterable[str] = (), feedback: Preference | None = None) -> set[str]:
@@ -609,16 +609,15 @@ class FeedbackStore:
         votes = self.votes(profile)
         if votes.empty:
             return Preference()
-        # Per individual artist: a vote on "A feat. B" counts for A and for B.
-        artists: dict[str, int] = {}
-        for credit, vote in zip(votes["artist"], votes["vote"].astype(int), strict=True):
-            for name in artist_keys(credit):
-                artists[name] = artists.get(name, 0) + int(vote)
+        # Net votes per credit as stored; Preference splits each credit into its artists once
+        # (a vote on "A feat. B" counts for A and for B).
+        credited = votes.dropna(subset=["artist"])
+        credit_votes = credited.groupby(credited["artist"].astype(str))["vote"].sum()
         genres = votes.dropna(subset=["genre"])
         genre_votes = genres.groupby(genres["genre"].str.lower())["vote"].sum()
         return Preference(
             tracks=dict(zip(votes["track_key"], votes["vote"].astype(int), strict=True)),
-            artists={k: v for k, v in artists.items() if v},
+            artists={str(k): int(v) for k, v in credit_votes.items()},
             genres={k: int(v) for k, v in genre_votes.items() if v},
         )
 

@@ -211,7 +211,7 @@ class Recommender:
     def _artist_code(self, artist: str | None) -> int | None:
         """The catalog's code for `artist`'s primary artist; None when none of its tracks is
         by that artist."""
-        return self._primary_artists[1].get(_primary_artist(str(artist or "").strip().lower()))
+        return self._primary_artists[1].get(_primary_artist(str(artist or "")))
 
     def _cells(self, column: str, rows: np.ndarray) -> np.ndarray:
         """Some cells of a metadata column as an object array (missing: None)."""

@@ -33,6 +33,7 @@ import numpy as np
 from core.labels import NUM_EMOTIONS
 from core.paths import MODELS_DIR, REPO_ROOT, RUNS_DIR
 from core.training.batch_norm import recalibrate_batch_norm, reseed_layers
+from core.training.evaluate import write_json_atomically
 from core.training.guard import stopped_seconds
 from core.training.recipe import TrainConfig, parse_args, warm_start_source
 
@@ -412,7 +413,7 @@ def save_epoch(run_dir: Path, model, state: dict, record: dict) -> None:
         pending["best.weights.h5"] = "best.pending.weights.h5"
         model.save_weights(run_dir / pending["best.weights.h5"])
     state["pending"] = pending
-    _atomic_write_json(run_dir / "state.json", state)
+    write_json_atomically(run_dir / "state.json", state)
     finish_checkpoint(run_dir, state)
 
 
@@ -425,7 +426,7 @@ def finish_checkpoint(run_dir: Path, state: dict) -> None:
     for final, written in pending.items():
         if (run_dir / written).exists():
             os.replace(run_dir / written, run_dir / final)
-    _atomic_write_json(run_dir / "state.json", state)
+    write_json_atomically(run_dir / "state.json", state)
 
 
 def _over_budget(config: TrainConfig, state: dict) -> bool:
@@ -534,7 +535,7 @@ def train(
     state["finished"] = state["epoch"] >= config.epochs or stopped_by_budget or stopped_early
     state["stopped_by_budget"] = stopped_by_budget
     state["stopped_early"] = stopped_early
-    _atomic_write_json(run_dir / "state.json", state)
+    write_json_atomically(run_dir / "state.json", state)
     if state["finished"] and config.export:
         trained_now = state["epoch"] > epochs_before
         shipped = exported_card(config) if was_finished and not trained_now else None
@@ -562,12 +563,6 @@ def exported_card(config: TrainConfig) -> Path | None:
         if (own and final) or card.get("trained_as") == config.name:
             return path
     return None
-
-
-def _atomic_write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> None:
