@@ -4,7 +4,7 @@ database: a local SQLite file, or the shared PostgreSQL one)."""
 import plotly.express as px
 import streamlit as st
 
-from core.music.feedback import in_time_zone
+from core.music.feedback import HISTORY_POINTS, in_time_zone
 from core.music.store import STORE_FAILURES, unavailable_note
 from core.palette import EMOTION_COLORS
 from pages.common import (
@@ -35,7 +35,8 @@ where = (
 st.caption(f"Profile **{markdown_text(profile)}** · {where}.")
 
 try:
-    history, liked = store.history(profile), store.liked_songs(profile)
+    history, liked = store.history(profile, latest=HISTORY_POINTS), store.liked_songs(profile)
+    totals = store.emotion_totals(profile)
 except STORE_FAILURES as error:
     st.error(unavailable_note(error))
     st.stop()
@@ -57,8 +58,12 @@ else:
     figure.update_traces(marker={"size": 12})
     figure.update_layout(height=320, showlegend=False, xaxis_title=None, yaxis_title=None)
     st.plotly_chart(figure, key="history_moods")
-    counts = history["emotion"].value_counts()
-    st.caption(" · ".join(f"{emotion}: {n}" for emotion, n in counts.items()))
+    shown = (
+        f"The latest {len(history):,} of {sum(totals.values()):,} moods. "
+        if sum(totals.values()) > len(history)
+        else ""
+    )
+    st.caption(shown + " · ".join(f"{emotion}: {n:,}" for emotion, n in totals.items()))
 
 st.subheader("Liked songs")
 if liked.empty:

@@ -136,6 +136,27 @@ def test_history_orders_events_and_counts_moods_per_day(store: FeedbackStore) ->
     assert store.mood_counts("nobody").empty
 
 
+def test_history_reads_only_the_latest_events_and_totals_count_them_all(
+    store: FeedbackStore,
+) -> None:
+    start = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
+    emotions = ["sad"] * 6 + ["happy"] * 3 + ["angry"]
+    for minute, emotion in enumerate(emotions):
+        store.record_mood("ana", emotion, when=start + dt.timedelta(minutes=minute))
+    store.record_mood("ana", "fear", when=start + dt.timedelta(minutes=4))  # same time as a sad
+    store.record_mood("bob", "happy", when=start)
+    latest = store.history("ana", latest=4)
+    assert latest["emotion"].tolist() == ["happy", "happy", "happy", "angry"]
+    assert latest["recorded_at"].is_monotonic_increasing
+    assert store.history("ana", latest=100).equals(store.history("ana"))
+    assert store.history("ana", latest=0).empty
+    # ties on recorded_at keep the order of recording, as in the whole history
+    assert store.history("ana", latest=7)["emotion"].tolist()[:2] == ["sad", "fear"]
+    assert store.emotion_totals("ana") == {"sad": 6, "happy": 3, "angry": 1, "fear": 1}
+    assert list(store.emotion_totals("ana")) == ["sad", "happy", "angry", "fear"]
+    assert store.emotion_totals("nobody") == {}
+
+
 def test_export_liked_csv(store: FeedbackStore) -> None:
     store.record_vote("ana", track("Hurt, live", "Johnny Cash", "id1"), +1)
     store.record_vote("ana", track("Nope", "X"), -1)
@@ -358,6 +379,10 @@ def test_both_backends_give_identical_results(tmp_path: Path, postgres) -> None:
             )
         assert lite.export_liked_csv(profile) == pg.export_liked_csv(profile)
         assert lite.preference(profile) == pg.preference(profile)
+        assert lite.emotion_totals(profile) == pg.emotion_totals(profile)
+        pd.testing.assert_frame_equal(
+            lite.history(profile, latest=2), pg.history(profile, latest=2)
+        )
         assert lite.mood_counts(profile, "W").equals(pg.mood_counts(profile, "W"))
     # ties on voted_at break by first vote, newest first, on both
     assert lite.votes("ana")["title"].tolist()[:3] == ["Song 1", "Song 5", "Song 4"]

@@ -329,6 +329,18 @@ def test_history_page_lists_votes(tmp_path):
     assert not [o for s in app.selectbox for o in s.options if o.startswith("My liked")]
 
 
+def test_history_page_draws_the_latest_moods_and_counts_them_all(monkeypatch):
+    from core.music.feedback import FeedbackStore
+
+    monkeypatch.setattr("core.music.feedback.HISTORY_POINTS", 3)
+    store = FeedbackStore()
+    for emotion in ["sad", "sad", "happy", "happy", "happy"]:
+        store.record_mood("default", emotion)
+    app = open_page("pages/history.py")
+    assert not app.exception, app.exception
+    assert "The latest 3 of 5 moods. happy: 3 · sad: 2" in [c.value for c in app.caption]
+
+
 def test_reruns_leave_the_loaded_model_warm(monkeypatch):
     """Streamlit clears Keras' session after every script run when Keras is imported; on the
     live page (fragments rerun 5x/s) that starved the video threads. The app turns it off."""

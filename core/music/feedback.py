@@ -94,6 +94,9 @@ def feedback_url(settings: Settings | None = None) -> str:
     return database_url(path=default_db_path(settings)).render_as_string(hide_password=False)
 
 
+HISTORY_POINTS = 2000  # moods My history draws (the newest); its totals count them all
+
+
 def in_time_zone(frame: pd.DataFrame, column: str, zone: str | None) -> pd.DataFrame:
     """`frame` with its UTC timestamps in `column` shown in time zone `zone` (an IANA name, as
     browsers send it); UTC when it is None or unknown."""
@@ -555,18 +558,38 @@ class FeedbackStore:
         votes = self.votes(profile)
         return votes[votes["vote"] > 0].drop(columns="vote").reset_index(drop=True)
 
-    def history(self, profile: str) -> pd.DataFrame:
-        """Mood events of a profile in time order: recorded_at (UTC), emotion, mood, strategy."""
+    def history(self, profile: str, latest: int | None = None) -> pd.DataFrame:
+        """Mood events of a profile in time order: recorded_at (UTC), emotion, mood, strategy;
+        only the newest `latest` of them when it is given (read through the profile's index, so
+        a long history costs the page no more than a short one)."""
         c = mood_events.c
-        query = (
-            select(c.recorded_at, c.emotion, c.mood, c.strategy, c.probabilities)
-            .where(c.profile == _clean_profile(profile))
-            .order_by(c.recorded_at, c.id)
+        query = select(c.recorded_at, c.emotion, c.mood, c.strategy, c.probabilities).where(
+            c.profile == _clean_profile(profile)
         )
+        if latest is None:
+            query = query.order_by(c.recorded_at, c.id)
+        else:
+            query = query.order_by(c.recorded_at.desc(), c.id.desc()).limit(max(int(latest), 0))
         with self._db.read() as conn:
             frame = self._frame(conn, query)
+        if latest is not None:
+            frame = frame.iloc[::-1].reset_index(drop=True)
         frame["recorded_at"] = pd.to_datetime(frame["recorded_at"], utc=True, format="ISO8601")
         return frame
+
+    def emotion_totals(self, profile: str) -> dict[str, int]:
+        """How many mood events of each emotion the profile has, most frequent first (counted
+        by the database, for histories too long to read whole)."""
+        c = mood_events.c
+        count = func.count()
+        query = (
+            select(c.emotion, count)
+            .where(c.profile == _clean_profile(profile))
+            .group_by(c.emotion)
+            .order_by(count.desc(), c.emotion)
+        )
+        with self._db.read() as conn:
+            return {emotion: int(n) for emotion, n in conn.execute(query).all()}
 
     def mood_counts(self, profile: str, freq: str = "D") -> pd.DataFrame:
         """Mood events counted per period (``freq`` as in pandas, e.g. D or W) and mood."""
