@@ -261,6 +261,21 @@ def test_slides_cover_every_chart_and_presenter_fonts(cards, real_cards) -> None
     assert accuracy_cells[-1] == f"{first['metrics']['test']['accuracy']:.1%}"
 
 
+def test_slides_draw_only_the_chart_shown(cards, monkeypatch) -> None:
+    drawn: list[str] = []
+    confusion_figure = figs.confusion_figure
+    monkeypatch.setattr(
+        figs,
+        "confusion_figure",
+        lambda card, *args: drawn.append(card.name) or confusion_figure(card, *args),
+    )
+    deck = figs.slides(cards, "test")
+    assert drawn == []  # a click in presenter mode no longer draws every slide of the deck
+    slide = next(s for s in deck if s.key.startswith("confusion_counts_"))
+    assert slide.figure.data and slide.data is slide.data
+    assert drawn == [slide.key.removeprefix("confusion_counts_")]
+
+
 def test_a_peer_alone_has_no_training_slides(tmp_path, real_cards) -> None:
     first = next(iter(real_cards.values()))
     peer = {"name": "fer", "kind": "peer", "metrics": {"test": first["metrics"]["test"]}}

@@ -8,8 +8,9 @@ per screen for presenting; `presenter_layout` enlarges a figure for a projector.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -283,27 +284,39 @@ def presenter_layout(fig: go.Figure, font_size: int = PRESENTER_FONT) -> go.Figu
 
 @dataclass(frozen=True)
 class Slide:
-    """One screen of presenter mode: a title, a figure and the data behind it."""
+    """One screen of presenter mode: a title, and the figure and data behind it, built the
+    first time the slide is shown (a click draws one chart, not the whole deck)."""
 
     key: str
     title: str
-    figure: go.Figure
-    data: pd.DataFrame
+    build: Callable[[], tuple[go.Figure, pd.DataFrame]] = field(repr=False, compare=False)
+
+    @cached_property
+    def _built(self) -> tuple[go.Figure, pd.DataFrame]:
+        return self.build()
+
+    @property
+    def figure(self) -> go.Figure:
+        return self._built[0]
+
+    @property
+    def data(self) -> pd.DataFrame:
+        return self._built[1]
 
 
 def slides(
     cards: CardSet, split: str, in_progress: Sequence[Mapping[str, Any]] = ()
 ) -> list[Slide]:
     """Every chart of the comparison, one per screen, in presenting order; `in_progress`: the
-    progress records of runs still training (comparison.still_training), after the curves."""
+    progress records of runs still training (comparison.still_training), after the curves.
+    Only the titles are made here; each slide draws its chart when it is shown."""
     table = summary_table(cards, split)
     colors = model_colors(cards.names)
     history = history_frame(cards)
-    per_class = per_class_frame(cards, split)
     deck = [
-        Slide("table", "The models", table_figure(table), table),
-        Slide("overview", "Accuracy and macro-F1", overview_figure(table, split), table),
-        Slide("speed", "Speed against accuracy", speed_figure(table, split), table),
+        Slide("table", "The models", lambda: (table_figure(table), table)),
+        Slide("overview", "Accuracy and macro-F1", lambda: (overview_figure(table, split), table)),
+        Slide("speed", "Speed against accuracy", lambda: (speed_figure(table, split), table)),
     ]
     if not history.empty:
         for metric in ("loss", "accuracy"):
@@ -311,14 +324,16 @@ def slides(
                 Slide(
                     f"training_{metric}",
                     f"Training {metric}",
-                    training_figure(history, metric, colors),
-                    history,
+                    lambda metric=metric: (training_figure(history, metric, colors), history),
                 )
             )
     if in_progress:
-        progress = progress_frame(in_progress, cards)
-        figure = progress_figure(progress, colors)
-        deck.append(Slide("training_progress", "Runs still training", figure, progress))
+
+        def progress_slide() -> tuple[go.Figure, pd.DataFrame]:
+            progress = progress_frame(in_progress, cards)
+            return progress_figure(progress, colors), progress
+
+        deck.append(Slide("training_progress", "Runs still training", progress_slide))
     for card in cards.cards:
         if card.confusion(split) is None:
             continue
@@ -328,11 +343,18 @@ def slides(
                 Slide(
                     f"confusion_{suffix}_{card.name}",
                     f"{card.name}: confusion ({suffix})",
-                    confusion_figure(card, split, normalise),
-                    confusion_frame(card, split, normalise).reset_index(),
+                    lambda card=card, normalise=normalise: (
+                        confusion_figure(card, split, normalise),
+                        confusion_frame(card, split, normalise).reset_index(),
+                    ),
                 )
             )
-    deck.append(Slide("per_class", "F1 per emotion", per_class_figure(per_class, split), per_class))
+
+    def per_class_slide() -> tuple[go.Figure, pd.DataFrame]:
+        per_class = per_class_frame(cards, split)
+        return per_class_figure(per_class, split), per_class
+
+    deck.append(Slide("per_class", "F1 per emotion", per_class_slide))
     return deck
 
 
