@@ -78,9 +78,13 @@ except SettingsError as error:
 # Only in the tab whose viewer pressed Start: the tab's sessionStorage remembers it (a reload
 # or a reconnect keeps it; a bookmark, a shared link or another browser has none), so a URL
 # with ?stream=on never turns a camera on by itself.
+# The browser presses Start within RESUME_WAIT_S or not at all (a shared link, a duplicated
+# tab): after that the page stops saying it reconnects, and shows Start as for any visit.
+RESUME_WAIT_S = 30
 if "stream_token" not in st.session_state:
     st.session_state["stream_token"] = uuid.uuid4().hex[:8]
     st.session_state["resume_stream"] = st.query_params.get("stream") == "on"
+    st.session_state["resume_until"] = time.monotonic() + RESUME_WAIT_S
 
 # Why a press and not `desired_playing_state=True`: streamlit-webrtc 0.79 starts a peer
 # connection on every render it gets while asked to play and still stopped (its start awaits a
@@ -99,7 +103,7 @@ PRESS_START_JS = """<script>
   const resume = on && (on === window.moodlensDocument || (nav && nav.type === "reload"));
   if (window[key] || !resume) return;
   window[key] = true;
-  const deadline = Date.now() + 30000;
+  const deadline = Date.now() + %(wait_ms)d;
   let seenSince = null;
   const timer = setInterval(() => {
     const frame = document.querySelector('iframe[title*="webrtc_streamer"]');
@@ -119,7 +123,12 @@ def press_start_once() -> None:
     half a second, if this tab's viewer had pressed it (the camera permission is the site's,
     already given before the reconnect)."""
     st.html(
-        PRESS_START_JS % {"token": st.session_state["stream_token"], "camera_on": CAMERA_ON_KEY},
+        PRESS_START_JS
+        % {
+            "token": st.session_state["stream_token"],
+            "camera_on": CAMERA_ON_KEY,
+            "wait_ms": RESUME_WAIT_S * 1000,
+        },
         unsafe_allow_javascript=True,
     )
 
@@ -179,6 +188,8 @@ with video_col:
     if st.session_state["resume_stream"]:
         if context.state.playing:
             st.session_state["resume_stream"] = False  # resumed: from here on, a stream as any
+        elif time.monotonic() >= st.session_state["resume_until"]:
+            st.session_state["resume_stream"] = False  # no press came: a visit as any other
         else:
             press_start_once()
     st.caption(
@@ -213,7 +224,9 @@ strategy_key = "live"
 # the browsers redrawing the bars, take CPU the video needs.
 streaming = bool(context.state.playing)
 streams = budget.active(id(analyzer)) if streaming else 0
-panel_every = min(1.0, 0.25 * streams) if streaming else None
+# Waiting for a resume, the panel looks once a second whether its time is up.
+waiting = st.session_state["resume_stream"] and not streaming
+panel_every = min(1.0, 0.25 * streams) if streaming else 1.0 if waiting else None
 songs_every = (1.0 if streams <= 2 else 2.0) if streaming else None
 
 
@@ -224,10 +237,12 @@ def live_panel() -> None:
     playing = context.state.playing
     snap = analyzer.snapshot()
     if st.session_state["resume_stream"] and snap.fps == 0:
+        if not playing and time.monotonic() >= st.session_state["resume_until"]:
+            st.rerun()  # no resume came: the page shows Start, and the link forgets ?stream=on
         st.info(
-            ":material/sync: **Reconnecting your camera.** This page lost its server (or was "
-            "reloaded) and is now on a live one; the stream starts again by itself in a moment "
-            "(if it does not, press **Start**)."
+            ":material/sync: **Reconnecting your camera.** If this page lost its server or was "
+            "reloaded with the camera on, the stream starts again by itself in a moment; "
+            "otherwise press **Start**."
         )
         if not playing:
             return

@@ -209,7 +209,8 @@ def test_a_link_that_asks_to_resume_never_starts_a_camera_but_a_reload_of_its_ta
     app_url, happy_video
 ):
     """`?stream=on` in a bookmark or a shared link opened in a browser that allowed the camera
-    must not stream by itself; the tab whose viewer pressed Start resumes after a reload."""
+    must not stream by itself (nor say it reconnects for ever); the tab whose viewer pressed
+    Start resumes after a reload."""
     with chromium(happy_video) as page:
         page.goto(f"{app_url}/live?stream=on", wait_until="domcontentloaded")
         webrtc = page.frame_locator('iframe[title*="webrtc_streamer"]')
@@ -218,6 +219,11 @@ def test_a_link_that_asks_to_resume_never_starts_a_camera_but_a_reload_of_its_ta
         page.wait_for_timeout(4000)  # a resume presses Start 0.5 s after it shows
         expect(start).to_be_visible()
         expect(webrtc.get_by_role("button", name="Stop")).to_have_count(0)
+        # No press comes: once the resume's wait is over the page says Start, not "Reconnecting"
+        # (it did until the next click), and the link forgets ?stream=on.
+        page.get_by_text("Press Start to begin").wait_for(timeout=60_000)
+        expect(page.get_by_text("Reconnecting your camera")).to_have_count(0)
+        page.wait_for_function("!location.search.includes('stream=on')", timeout=10_000)
         start.click()
         page.get_by_text(re.compile(r"Detected: \w+")).first.wait_for(timeout=90_000)
         page.reload(wait_until="domcontentloaded")
