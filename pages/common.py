@@ -446,16 +446,23 @@ def mood_songs(
 ) -> tuple[Songs, str]:
     """Songs for a face and the emotion they were chosen for, kept in the session under `key`.
 
-    They are chosen again, and the mood recorded in the profile's history, only when `face`
-    (what identifies the reading), the emotion read, the strategy, the Spotify switch, the
-    catalog or the profile changed; with `hold` (the live page's 'Lock this mood') the last
-    songs stay.
+    They are chosen again only when `face` (what identifies the reading), the emotion read,
+    the strategy, the Spotify switch, the catalog or the profile changed, and the mood is
+    recorded in the profile's history only when the reading (face, emotion, profile) did: one
+    photo browsed through three strategies is one mood, not three. With `hold` (the live
+    page's 'Lock this mood') the last songs stay.
     """
-    state = (*face, emotion, strategy, use_spotify, st.session_state.get("catalog_key"), profile)
+    reading = (*face, emotion, profile)
+    state = (*reading, strategy, use_spotify, st.session_state.get("catalog_key"))
     stored = st.session_state.get(f"{key}_songs")
     if stored is None or (not hold and stored[0] != state):
         songs = songs_service(catalog).songs_for_mood(
-            profile, probabilities, strategy, emotion=emotion, use_spotify=use_spotify
+            profile,
+            probabilities,
+            strategy,
+            emotion=emotion,
+            use_spotify=use_spotify,
+            record=stored is None or stored[0][: len(reading)] != reading,
         )
         stored = (state, emotion, songs)
         st.session_state[f"{key}_songs"] = stored

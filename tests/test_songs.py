@@ -198,3 +198,46 @@ def test_a_feedback_server_that_is_down_costs_the_note_not_the_songs(local: Reco
     songs, note = SongsService(Settings(), local, store).songs_for_mood("ana", {"happy": 1.0}, k=3)
     assert [rec.mood for rec in songs] == ["Happy"] * 3
     assert note and "cannot be used right now" in note and "s3cret-pw" not in note
+
+
+STRATEGY_PAGE = """
+import numpy as np
+import streamlit as st
+
+from core.music.catalog import load_catalog
+from core.paths import STARTER_CATALOG
+from pages.common import mood_songs
+
+face, strategy, profile = st.session_state.get("reading", (0, "match", "default"))
+sad = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+(recs, note), shown = mood_songs(
+    "test", (face,), sad, "sad", strategy=strategy, use_spotify=False,
+    catalog=load_catalog(STARTER_CATALOG), profile=profile,
+)
+st.write(f"{len(recs)} songs ({strategy})")
+"""
+
+
+def test_one_reading_is_one_mood_however_many_strategies_it_is_shown_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MOODLENS_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    app = AppTest.from_string(STRATEGY_PAGE, default_timeout=60)
+    moods = []
+    for reading in [
+        (0, "match", "default"),
+        (0, "uplift", "default"),  # the same photo, other songs: not a second mood
+        (0, "calm", "default"),
+        (1, "calm", "default"),  # another reading
+        (1, "calm", "ana"),  # the same one for another profile: its own history
+        (1, "calm", "ana"),  # a rerun
+    ]:
+        app.session_state["reading"] = reading
+        app.run()
+        assert not app.exception, app.exception
+        assert f"({reading[1]})" in app.markdown[0].value  # the songs follow the strategy
+        moods.append((len(store.history("default")), len(store.history("ana"))))
+    assert moods == [(1, 0), (1, 0), (1, 0), (2, 0), (2, 1), (2, 1)]

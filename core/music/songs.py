@@ -130,11 +130,22 @@ class SongsService:
         emotion: str | None = None,
         use_spotify: bool = False,
         k: int = 5,
+        record: bool = True,
     ) -> Songs:
-        """Record the mood event in the profile's history, then recommend (see `recommend`).
+        """Record the mood event in the profile's history (unless not `record`: the same
+        reading again, for another strategy), then recommend (see `recommend`).
 
         `emotion` is the one recorded (default: the most likely one).
         """
+        if record:
+            self._record(profile, probabilities, strategy, emotion)
+        return self.recommend(
+            probabilities, strategy, use_spotify=use_spotify, profile=profile, k=k
+        )
+
+    def _record(
+        self, profile: str, probabilities: Probabilities, strategy: str, emotion: str | None
+    ) -> None:
         try:
             self.feedback.record_mood(
                 profile,
@@ -144,9 +155,6 @@ class SongsService:
             )
         except STORE_FAILURES as error:  # the songs matter more than the history
             log.warning("mood not recorded: %s", type(error).__name__)
-        return self.recommend(
-            probabilities, strategy, use_spotify=use_spotify, profile=profile, k=k
-        )
 
 
 def _as_mapping(probabilities: Probabilities) -> dict[str, float]:
