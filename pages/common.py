@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from pathlib import Path
-from secrets import token_urlsafe
+from secrets import randbits, token_urlsafe
 from typing import Any, TypeVar
 
 import numpy as np
@@ -451,20 +451,27 @@ def mood_songs(
     recorded in the profile's history only when the reading (face, emotion, profile) did: one
     photo browsed through three strategies is one mood, not three. With `hold` (the live
     page's 'Lock this mood') the last songs stay.
+
+    Each new reading draws its own order among songs that fit equally well (a catalog with
+    mood labels only ties all of a mood's songs): the next happy photo or live mood brings
+    other happy songs, while one reading keeps its songs through strategy changes and back.
     """
     reading = (*face, emotion, profile)
     state = (*reading, strategy, use_spotify, st.session_state.get("catalog_key"))
     stored = st.session_state.get(f"{key}_songs")
     if stored is None or (not hold and stored[0] != state):
+        new_reading = stored is None or stored[0][: len(reading)] != reading
+        seed = randbits(32) if new_reading else stored[3]
         songs = songs_service(catalog).songs_for_mood(
             profile,
             probabilities,
             strategy,
             emotion=emotion,
             use_spotify=use_spotify,
-            record=stored is None or stored[0][: len(reading)] != reading,
+            record=new_reading,
+            seed=seed,
         )
-        stored = (state, emotion, songs)
+        stored = (state, emotion, songs, seed)
         st.session_state[f"{key}_songs"] = stored
         shown = st.session_state.get(SESSION_SONGS, [])
         st.session_state[SESSION_SONGS] = merge_songs(shown, songs.recommendations)

@@ -215,6 +215,7 @@ sad = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0])
     catalog=load_catalog(STARTER_CATALOG), profile=profile,
 )
 st.write(f"{len(recs)} songs ({strategy})")
+st.write(" | ".join(r.title for r in recs))
 """
 
 
@@ -241,3 +242,26 @@ def test_one_reading_is_one_mood_however_many_strategies_it_is_shown_with(
         assert f"({reading[1]})" in app.markdown[0].value  # the songs follow the strategy
         moods.append((len(store.history("default")), len(store.history("ana"))))
     assert moods == [(1, 0), (1, 0), (1, 0), (2, 0), (2, 1), (2, 1)]
+
+
+def test_each_reading_draws_its_own_songs_among_equals_and_keeps_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The starter catalog has mood labels only, so all of a mood's songs tie: every sad face
+    got the same five. Now each reading draws its own five, and keeps them across strategies."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MOODLENS_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+    app = AppTest.from_string(STRATEGY_PAGE, default_timeout=60)
+
+    def titles(reading: tuple) -> str:
+        app.session_state["reading"] = reading
+        app.run()
+        assert not app.exception, app.exception
+        return app.markdown[1].value
+
+    first = titles((0, "match", "default"))
+    assert titles((0, "uplift", "default")) != first
+    assert titles((0, "match", "default")) == first  # the same reading, back to its songs
+    readings = {first} | {titles((face, "match", "default")) for face in range(1, 6)}
+    assert len(readings) >= 4  # six sad faces, not one set of five songs

@@ -91,13 +91,15 @@ class SongsService:
         profile: str = "default",
         k: int = 5,
         exclude: Iterable[str] = (),
+        seed: int | None = None,
     ) -> Songs:
         """`k` songs for the face: from Spotify when `use_spotify` and it answers, else from
-        the local catalog (with a note when Spotify was asked for)."""
+        the local catalog (with a note when Spotify was asked for); `seed` orders the local
+        catalog's near-ties (see `Recommender.recommend`)."""
         preference, store_note = self._preference(profile)
         if not use_spotify:
             recs = self.recommender.recommend(
-                probabilities, strategy, k, exclude=exclude, feedback=preference
+                probabilities, strategy, k, exclude=exclude, feedback=preference, seed=seed
             )
             return Songs(recs, store_note)
         from core.music.spotify_ranking import recommend_with_fallback
@@ -131,6 +133,7 @@ class SongsService:
         use_spotify: bool = False,
         k: int = 5,
         record: bool = True,
+        seed: int | None = None,
     ) -> Songs:
         """Record the mood event in the profile's history (unless not `record`: the same
         reading again, for another strategy), then recommend (see `recommend`).
@@ -140,7 +143,7 @@ class SongsService:
         if record:
             self._record(profile, probabilities, strategy, emotion)
         return self.recommend(
-            probabilities, strategy, use_spotify=use_spotify, profile=profile, k=k
+            probabilities, strategy, use_spotify=use_spotify, profile=profile, k=k, seed=seed
         )
 
     def _record(
