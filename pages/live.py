@@ -208,15 +208,18 @@ with video_col:
         )
 
 if context.state.playing:
+    if not st.session_state.get("live_was_playing"):  # Start: this stream settles its own mood
+        st.session_state.pop("live_window", None)
+        st.session_state.pop("live_mood", None)
     remember_camera_on(True)
     if st.query_params.get("stream") != "on":
         st.query_params["stream"] = "on"
 elif not st.session_state["resume_stream"]:
     remember_camera_on(False)  # stopped here: a reload does not start the camera
-    st.session_state.pop("live_mood", None)  # the next stream settles its own mood
     if "stream" in st.query_params:
         del st.query_params["stream"]
 
+st.session_state["live_was_playing"] = bool(context.state.playing)
 strategy_key = "live"
 # Poll only while a stream plays: an open page with the camera stopped costs the server nothing.
 # (Start and Stop rerun the page, which re-times the fragments.) With more streams on the server,
@@ -285,9 +288,10 @@ def songs_panel() -> None:
         st.caption("Songs appear once a face has been seen for a moment.")
         return
     strategy, use_spotify = song_controls(strategy_key)
-    # The songs follow a settled emotion: a near-tie does not swap them every second.
-    emotion = st.session_state.setdefault("live_mood", SettledMood()).update(
-        np.asarray(window), time.monotonic()
+    # The songs follow a settled emotion: a near-tie does not swap them every second; stopped,
+    # the last stream's mood stays.
+    emotion = st.session_state.setdefault("live_mood", SettledMood()).follow(
+        np.asarray(window), time.monotonic(), bool(context.state.playing)
     )
     (recs, note), shown = mood_songs(
         "live",

@@ -329,3 +329,10 @@ def test_the_songs_mood_changes_only_when_another_leads_clearly_for_a_while():
     assert mood.update(window(sad=0.6, happy=0.3), now=15.0) == "happy"
     assert mood.update(window(sad=0.6, happy=0.3), now=16.0) == "happy"
     assert mood.update(window(sad=0.6, happy=0.3), now=17.0) == "sad"
+    # Stopped, the stream's last window (here a clear happy lead) moves nothing any more ...
+    for second in range(18, 30):
+        assert mood.follow(window(happy=0.9), now=float(second), streaming=False) == "sad"
+    assert mood.follow(window(happy=0.9), now=30.0, streaming=True) == "sad"  # ... streaming,
+    assert mood.follow(window(happy=0.9), now=32.0, streaming=True) == "happy"  # it settles
+    # A page that never streamed settles at once on what it has.
+    assert SettledMood().follow(window(fear=0.5), now=0.0, streaming=False) == "fear"

@@ -54,6 +54,14 @@ class SettledMood:
             self.emotion, self._challenger = leader, None
         return self.emotion
 
+    def follow(self, window: np.ndarray, now: float, streaming: bool) -> str:
+        """`update` while a stream plays; stopped, the settled emotion stays as it was (the
+        stopped stream's last window is no new reading: settling it afresh could swap the
+        songs, and record a mood, at the press of Stop)."""
+        if streaming or self.emotion is None:
+            return self.update(window, now)
+        return self.emotion
+
 
 # A face takes the music from the one that has it only when this many times larger (area).
 LEAD_SWITCH_AREA = 1.5
