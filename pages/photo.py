@@ -20,6 +20,7 @@ from pages.common import (
     active_catalog,
     active_recommender,
     cached_photo_detector,
+    chosen_model_version,
     model_choice,
     mood_songs,
     profile_name,
@@ -43,12 +44,25 @@ model = model_choice()
 catalog = active_catalog()
 profile = profile_name()
 
+
+def _newest(which: str) -> None:
+    st.session_state["photo_newest"] = which
+
+
 upload_tab, camera_tab = st.tabs(["Upload a photo", "Take a snapshot"])
 with upload_tab:
-    upload = st.file_uploader("Photo with one or more faces", type=UPLOAD_TYPES, key="photo_upload")
+    upload = st.file_uploader(
+        "Photo with one or more faces",
+        type=UPLOAD_TYPES,
+        key="photo_upload",
+        on_change=_newest,
+        args=("upload",),
+    )
 with camera_tab:
-    snapshot = st.camera_input("Snapshot", key="photo_camera")
-source = upload or snapshot
+    snapshot = st.camera_input("Snapshot", key="photo_camera", on_change=_newest, args=("camera",))
+# The picture given last is read: a snapshot taken after an upload, or an upload after one.
+newest = st.session_state.get("photo_newest")
+source = (snapshot or upload) if newest == "camera" else (upload or snapshot)
 
 if model is None:
     st.stop()
@@ -69,7 +83,8 @@ if is_blank(to_gray(image)):
 # Read the photo once per (photo, model): choosing a face or a strategy reruns the page, and
 # must not detect and classify every face again.
 picture = source.file_id if hasattr(source, "file_id") else source.name
-analysis_key = (picture, model.name)
+model_version = (model.name, *chosen_model_version())  # a replaced file reads it again
+analysis_key = (picture, *model_version)
 if st.session_state.get("photo_analysis", (None, []))[0] != analysis_key:
     st.session_state.photo_analysis = (
         analysis_key,
@@ -119,7 +134,7 @@ st.subheader(f"Songs for a {face.label} face")
 strategy, use_spotify = song_controls("photo")
 (recs, note), _ = mood_songs(
     "photo",
-    (picture, model.name, chosen_id),  # another model reads the face again
+    (picture, *model_version, chosen_id),  # another model reads the face again
     probabilities,
     face.label,
     strategy=strategy,

@@ -125,6 +125,36 @@ def test_photo_page_reads_a_photo_once_however_often_the_page_reruns(
     assert len(calls) == 2 and "faces found" not in texts(app)
 
 
+def test_photo_page_reads_the_photo_again_when_its_model_file_is_replaced(
+    public_test, detectable, monkeypatch, tmp_path
+):
+    """`make ship-resnet` while the app runs replaces a model under the same name: the photo's
+    readings (and songs) must come from the new file, not stay from the old one."""
+    import os
+    import shutil
+
+    import core.vision.live
+
+    calls = []
+    real = core.vision.live.analyze_still
+    monkeypatch.setattr(
+        core.vision.live, "analyze_still", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("cnn.npz", "cnn.json"):
+        shutil.copy(REPO_ROOT / "models" / name, folder / name)
+    monkeypatch.setenv("MOODLENS_MODELS_DIR", str(folder))
+    app = _photo_page_with_songs(public_test, detectable)
+    app.run()
+    assert len(calls) == 1
+    stat = (folder / "cnn.npz").stat()
+    os.utime(folder / "cnn.npz", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # shipped anew
+    app.run()
+    assert not app.exception, app.exception
+    assert len(calls) == 2
+
+
 def test_photo_songs_are_chosen_again_for_another_model_or_profile(
     public_test, detectable, monkeypatch
 ):
@@ -161,6 +191,21 @@ def _photo_page_with_songs(public_test, detectable) -> AppTest:
     app.file_uploader(key="photo_upload").upload("me.png", png.tobytes(), "image/png").run()
     assert not app.exception, app.exception
     return app
+
+
+def test_the_photo_page_reads_the_picture_given_last(public_test, detectable):
+    x, _ = public_test
+    ids = [i for cls in sorted(detectable) for i in detectable[cls]][:3]
+    _ok, two = cv2.imencode(".jpg", scene([x[ids[0]], x[ids[1]]], layout(2, 200)))
+    _ok, one = cv2.imencode(".png", scene([x[ids[2]]], layout(1, 200)))
+    app = _photo_page_with_songs(public_test, detectable)
+    assert "faces found" not in texts(app)
+    app.camera_input(key="photo_camera").upload("snap.jpg", two.tobytes()).run()
+    assert not app.exception, app.exception
+    assert "2 faces found" in texts(app)  # the snapshot taken after the upload, not the upload
+    app.file_uploader(key="photo_upload").upload("other.png", one.tobytes(), "image/png").run()
+    assert not app.exception, app.exception
+    assert "faces found" not in texts(app)  # and a new upload after the snapshot
 
 
 def test_a_thumb_is_saved_when_clicked_and_forgotten_when_taken_back(
