@@ -82,6 +82,24 @@ def test_bad_frames_never_raise(shipped_model, detector):
     assert analyzer.snapshot().frames_processed == 0
 
 
+def test_a_failure_of_the_pipeline_is_not_blamed_on_the_camera(
+    public_test, shipped_model, detector, detectable, monkeypatch
+):
+    x, _ = public_test
+    face = next(i for cls in sorted(detectable) for i in detectable[cls])
+    analyzer = LiveAnalyzer(shipped_model, detector)
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("cannot reshape array of size 0 into shape (1,48,48,1)")
+
+    monkeypatch.setattr(shipped_model, "predict", broken)
+    frame = scene([x[face]], layout(1))
+    assert analyzer.process(frame) is frame  # passed on as it came, the stream goes on
+    status = analyzer.snapshot().status
+    assert "could not be analysed (ValueError: cannot reshape" in status
+    assert "camera" not in status
+
+
 def test_several_faces_and_no_face_statuses(public_test, shipped_model, detector, detectable):
     x, _ = public_test
     ids = _face_ids(detectable, 2)

@@ -468,9 +468,12 @@ class LiveAnalyzer:
         with self._analysis:
             try:
                 results = self.analyze(frame)
-            except (ImageError, cv2.error, ValueError) as error:
+            except ImageError as error:  # the frame itself (its shape) is unusable
                 with self._lock:
                     self._status = f"Skipped a frame the camera sent damaged ({error})."
+                return frame
+            except (cv2.error, ValueError) as error:  # our own pipeline's: not the camera's
+                self.failed(error)
                 return frame
             annotated = annotate(frame, results)
             with self._lock:
