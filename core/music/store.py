@@ -48,6 +48,7 @@ from sqlalchemy.pool import StaticPool
 
 SCHEMA_VERSION = 2
 SQLITE_BUSY_TIMEOUT_S = 30.0
+PG_CONNECT_TIMEOUT_S = 10  # unless the URL names a ?connect_timeout=
 _PG_MIGRATION_LOCK = 0x6D6F6F64  # pg_advisory_xact_lock key ("mood") held while migrating
 
 
@@ -153,9 +154,33 @@ def database_url(url: str | URL | None = None, path: str | os.PathLike | None = 
             "MOODLENS_DATABASE_URL is not a database URL; expected e.g. "
             "postgresql+psycopg://user:password@host:5432/moodlens"
         ) from error
+    if "@" in (parsed.host or ""):
+        # The password's first '@' ended it and the rest of it became part of the host: the
+        # message names neither (and the store, unusable, shows no URL in its repr either).
+        raise StoreError(
+            "MOODLENS_DATABASE_URL's password holds an '@': percent-encode each '@' in it as "
+            "%40, e.g. postgresql+psycopg://user:pa%40ss@host:5432/moodlens"
+        )
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "postgresql":
+        connect_timeout(parsed)  # checked here, so the store says why at every use
     return parsed
+
+
+def connect_timeout(url: URL) -> int:
+    """`url`'s ``?connect_timeout=`` (whole seconds) if it names one, else
+    `PG_CONNECT_TIMEOUT_S`; StoreError when it is anything but a whole number of seconds."""
+    value = url.query.get("connect_timeout")
+    if value is None:
+        return PG_CONNECT_TIMEOUT_S
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    shown = repr(value if isinstance(value, str) else list(value))[:40]
+    raise StoreError(
+        f"MOODLENS_DATABASE_URL's connect_timeout must be whole seconds, e.g. "
+        f"?connect_timeout=10, not {shown}"
+    )
 
 
 def sqlite_path(url: URL) -> Path | None:
@@ -198,9 +223,7 @@ def create_store_engine(url: URL) -> Engine:
         return _sqlite_engine(url)
     connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "postgresql":
-        # The URL's ?connect_timeout= (seconds) if it names one, else 10.
-        timeout = int(url.query.get("connect_timeout", 10))
-        connect_args = {"connect_timeout": timeout, "application_name": "moodlens"}
+        connect_args = {"connect_timeout": connect_timeout(url), "application_name": "moodlens"}
     try:
         return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except ImportError as error:
