@@ -287,6 +287,32 @@ def test_closed_playlist_items_still_recommend_from_search(fake: FakeSpotify) ->
     assert fake.calls("/v1/playlists")  # it tried, got 404, moved on
 
 
+def playlist_searches(fake: FakeSpotify) -> list[Any]:
+    return [call for call in fake.calls("/v1/search") if call.query.get("type") == "playlist"]
+
+
+def test_forbidden_playlist_items_are_not_asked_again(fake: FakeSpotify) -> None:
+    # Since February 2026 a client-credentials app gets 403 on other people's playlist items.
+    fake.fail("/v1/playlists", 403, body={"error": {"status": 403, "message": "Forbidden"}})
+    sp = client(fake)
+    assert len(sp.recommend({"happy": 1.0}, "match", k=5)) == 5
+    assert len(fake.calls("/v1/playlists")) == 1 and len(playlist_searches(fake)) == 1
+    for emotion in ("sad", "angry"):  # other mood playlists: nothing cached would save a call
+        recs = sp.recommend({emotion: 1.0}, "match", k=5)
+        assert len(recs) == 5 and all(rec.genre for rec in recs)
+    assert len(fake.calls("/v1/playlists")) == 1 and len(playlist_searches(fake)) == 1
+    assert sp.playlists_closed
+
+
+def test_a_missing_playlist_does_not_close_the_playlist_step(fake: FakeSpotify) -> None:
+    fake.fail("/v1/playlists", 404, times=1)  # one playlist gone, not the endpoint closed
+    sp = client(fake)
+    sp.recommend({"happy": 1.0}, "match", k=5)
+    assert not sp.playlists_closed
+    assert len(sp.recommend({"sad": 1.0}, "match", k=5)) == 5
+    assert len(fake.calls("/v1/playlists")) == 2  # the next recommendation still tries one
+
+
 def test_forbidden_search_is_an_error(fake: FakeSpotify) -> None:
     fake.fail("/v1/search", 403)
     with pytest.raises(SpotifyUnavailable, match=r"does not let this app use search \(403\)"):
@@ -326,6 +352,41 @@ def test_a_long_rate_limit_is_waited_out_without_calling_spotify(
     assert len(fake.calls("/v1/")) == calls and sleeps == []
     now[0] += 31
     assert len(sp.recommend({"happy": 1.0}, k=3)) == 3
+
+
+def test_429_without_retry_after_is_not_retried_and_cools_down(
+    fake: FakeSpotify, sleeps: list[float]
+) -> None:
+    # Development Mode's quota 429 may come without Retry-After: a retry only spends more.
+    now = [1000.0]
+    sp = client(fake, sleeps, max_retry_after=3.0, clock=lambda: now[0])
+    failure = fake.fail("/v1/search", 429)
+    with pytest.raises(SpotifyUnavailable, match=r"rate-limiting.*try again in 60 s") as err:
+        sp.recommend({"sad": 1.0})
+    assert err.value.status == 429 and err.value.retry_after == 60
+    assert sleeps == [] and len(fake.calls("/v1/search")) == 1
+    fake.failures.remove(failure)
+    calls = len(fake.calls("/v1/"))
+    now[0] += 45
+    with pytest.raises(SpotifyUnavailable, match=r"try again in 15 s") as err:
+        sp.recommend({"happy": 1.0})  # later page loads wait without asking Spotify
+    assert err.value.retry_after == pytest.approx(15)
+    assert len(fake.calls("/v1/")) == calls and sleeps == []
+    now[0] += 16
+    assert len(sp.recommend({"happy": 1.0}, k=3)) == 3
+
+
+def test_a_token_429_without_retry_after_cools_down(fake: FakeSpotify, sleeps: list[float]) -> None:
+    now = [1000.0]
+    sp = client(fake, sleeps, clock=lambda: now[0])
+    fake.fail("/api/token", 429, times=1)
+    with pytest.raises(SpotifyUnavailable, match=r"rate-limiting.*in 60 s") as err:
+        sp.recommend({"sad": 1.0})
+    assert err.value.retry_after == 60 and fake.token_requests == 1
+    now[0] += 10
+    with pytest.raises(SpotifyUnavailable, match="rate-limiting"):
+        sp.recommend({"sad": 1.0})
+    assert fake.token_requests == 1 and sleeps == []  # not asked again during the cooldown
 
 
 def test_a_failing_token_endpoint_is_not_called_bad_credentials(fake: FakeSpotify) -> None:

@@ -29,6 +29,8 @@ SPOTIFY_API_BASE = "https://api.spotify.com/v1/"
 SPOTIFY_TOKEN_URL = "https://accounts.spotify.com/api/token"
 SEARCH_PAGE_LIMIT = 10  # Spotify's cap on `limit` for search since early 2026
 SERVER_ERRORS = (500, 502, 503, 504)
+# How long a 429 without Retry-After (Development Mode's quota 429s come so) keeps calls off.
+DEFAULT_RETRY_AFTER = 60.0
 
 # Endpoints that Spotify closed to new apps in November 2024 (403/404 for them).
 CLOSED_SINCE_2024 = frozenset(
@@ -134,8 +136,10 @@ class SpotifyClient:
     Timeouts and retries are deliberately short so a page never hangs: one retry on connection
     errors and 5xx, none on read timeouts; a 429 is retried once after its Retry-After when that
     is at most `max_retry_after` seconds, else reported at once, and every call until that
-    Retry-After has passed is answered the same without asking Spotify. Search and playlist
-    results are kept for `cache_seconds`.
+    Retry-After has passed is answered the same without asking Spotify. A 429 without
+    Retry-After (how Development Mode reports a used-up quota) is not retried and counts as a
+    Retry-After of `default_retry_after` seconds. Search and playlist results are kept for
+    `cache_seconds`.
     """
 
     def __init__(
@@ -149,6 +153,7 @@ class SpotifyClient:
         retries: int = 1,
         backoff_factor: float = 0.3,
         max_retry_after: float = 3.0,
+        default_retry_after: float = DEFAULT_RETRY_AFTER,
         market: str | None = None,
         cache_seconds: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -161,6 +166,7 @@ class SpotifyClient:
             )
         self.timeout = timeout
         self.max_retry_after = max_retry_after
+        self.default_retry_after = default_retry_after
         self.market = market
         self.cache_seconds = cache_seconds
         self._sleep = sleep
@@ -234,7 +240,9 @@ class SpotifyClient:
                 status = getattr(token_reply, "status_code", None) or 400
                 if status == 429 or status >= 500:
                     retry_after = (
-                        _retry_after_seconds(token_reply.headers) if status == 429 else None
+                        self._cooldown(getattr(token_reply, "headers", None))
+                        if status == 429
+                        else None
                     )
                     raise self._rate_limited(
                         self._http_error("the token request", status, retry_after)
@@ -257,9 +265,13 @@ class SpotifyClient:
                     self._auth.cache_handler.save_token_to_cache(None)  # token may have expired
                     continue
                 retry_after = _retry_after_seconds(err.headers) if status == 429 else None
-                if status == 429 and not waited and (retry_after or 0) <= self.max_retry_after:
+                if status == 429 and retry_after is None:
+                    # No Retry-After: a quota, not a burst; a retry would only spend more of
+                    # it. Report it and keep every call off for the default cooldown.
+                    retry_after = self.default_retry_after
+                elif status == 429 and not waited and retry_after <= self.max_retry_after:
                     waited = True
-                    self._sleep(retry_after if retry_after is not None else 1.0)
+                    self._sleep(retry_after)
                     continue
                 raise self._rate_limited(self._http_error(what, status, retry_after)) from err
             except requests.exceptions.Timeout as err:
@@ -271,6 +283,11 @@ class SpotifyClient:
                 raise SpotifyUnavailable(
                     f"Cannot reach Spotify ({type(err).__name__}). Check the internet connection."
                 ) from err
+
+    def _cooldown(self, headers: Mapping[str, str] | None) -> float:
+        """A 429's Retry-After in seconds, or `default_retry_after` when it sent none."""
+        retry_after = _retry_after_seconds(headers)
+        return self.default_retry_after if retry_after is None else retry_after
 
     def _rate_limited(self, error: SpotifyUnavailable) -> SpotifyUnavailable:
         """`error`, remembering a 429's Retry-After so no call is made before it has passed."""

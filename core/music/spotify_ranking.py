@@ -89,7 +89,9 @@ class SpotifyRecommender:
 
     Build it once and reuse it: the client keeps its access token and caches search results
     (see `SpotifyClient`). `genres_per_query` genre searches of `pages_per_genre` pages each,
-    plus one mood playlist when `use_playlists`.
+    plus one mood playlist when `use_playlists`. Once Spotify answers the playlist step with 403
+    (since February 2026 a client-credentials app may not read other people's playlist items),
+    the recommender remembers it in `playlists_closed` and later recommendations skip that step.
     """
 
     def __init__(
@@ -104,6 +106,9 @@ class SpotifyRecommender:
         self.genres_per_query = genres_per_query
         self.pages_per_genre = pages_per_genre
         self.use_playlists = use_playlists
+        # Set on a 403 from the playlist step: it is closed to this app, not to one playlist
+        # (a 404 may be one playlist's, so it does not count).
+        self.playlists_closed = False
 
     @classmethod
     def from_settings(
@@ -197,7 +202,7 @@ class SpotifyRecommender:
                 if err.status in (401, 429) or err.status is None:
                     raise  # credentials, rate limit, network: no point in more queries
                 failures.append(err)
-        if self.use_playlists:
+        if self.use_playlists and not self.playlists_closed:
             query = PLAYLIST_QUERIES[strategy][dominant]
             try:
                 playlist = self._first_playlist(self.client.search_playlists(query, limit=3))
@@ -207,7 +212,11 @@ class SpotifyRecommender:
             except SpotifyUnavailable as err:
                 if not err.closed and err.status in (401, 429):
                     raise
-                # Playlists are a bonus: closed or failing playlist endpoints are skipped.
+                # Playlists are a bonus: closed or failing playlist endpoints are skipped, and
+                # one closed to this app is not asked again.
+                if err.closed and err.status == 403:
+                    self.playlists_closed = True
+                    log.debug("Spotify's playlist step is closed to this app: %s", err.message)
         if not candidates:
             if failures:
                 raise failures[0]
