@@ -236,6 +236,61 @@ def test_semicolon_separated_export_is_read(tmp_path: Path) -> None:
     assert catalog.loc[0, "title"] == "Song, live" and catalog.loc[0, "mood"] == "Calm"
 
 
+EURO_HEADER = "title;artist;popularity;duration_ms;" + ";".join(AUDIO_FEATURES)
+EURO_ROWS = (
+    "Canção;Ana;55;215000;0,7;0,8;0,5;0,1;1,5E-05;0,1;0,05;-6,25;118,211\n"
+    "Lied;Bert;40;180000,5;0,6;0,4;0,3;0,2;0;0,2;0,04;-11,235;95\n"
+)
+
+
+@pytest.mark.parametrize("parser", ["pyarrow", "pandas"])
+def test_european_excel_decimal_commas_are_read_as_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parser: str
+) -> None:
+    import core.music.catalog as catalog_module
+
+    if parser == "pandas":
+        monkeypatch.setattr(catalog_module, "_read_csv_arrow", lambda raw, separator: None)
+    catalog = load_catalog(write(tmp_path, f"{EURO_HEADER}\n{EURO_ROWS}"))
+    assert has_audio_features(catalog)
+    assert catalog["danceability"].tolist() == [0.7, 0.6]
+    assert catalog["valence"].tolist() == [0.5, 0.3]
+    assert catalog["instrumentalness"].tolist() == [1.5e-05, 0.0]
+    assert catalog["loudness"].tolist() == [-6.25, -11.235]
+    assert catalog["tempo"].tolist() == [118.211, 95.0]  # three decimals: not thousands here
+    assert catalog["duration_ms"].tolist() == [215000.0, 180000.5]
+    assert catalog["popularity"].tolist() == [55.0, 40.0]
+    assert catalog["title"].tolist() == ["Canção", "Lied"]
+    assert catalog.attrs["notes"] == []
+
+
+@pytest.mark.parametrize("bad", ["abc", "1,234,567", "1.234,5"])
+def test_european_csv_with_a_bad_value_still_names_it(tmp_path: Path, bad: str) -> None:
+    text = f"{EURO_HEADER}\n{EURO_ROWS}".replace(";0,6;", f";{bad};")
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(write(tmp_path, text))
+    assert f"not numeric: danceability (e.g. '{bad}')" in str(caught.value)
+
+
+def test_quoted_decimal_commas_in_a_comma_separated_file_are_read(tmp_path: Path) -> None:
+    header = "title,artist,danceability,energy,valence,acousticness"
+    catalog = load_catalog(write(tmp_path, f'{header}\nA,a,"0,7","0,8","0,5",0.1\n'))
+    assert catalog.loc[0, ["danceability", "energy", "valence", "acousticness"]].tolist() == [
+        0.7,
+        0.8,
+        0.5,
+        0.1,
+    ]
+
+
+def test_quoted_thousands_in_a_comma_separated_file_are_not_decimals(tmp_path: Path) -> None:
+    header = "title,artist,duration_ms,danceability,energy,valence,acousticness"
+    catalog = load_catalog(write(tmp_path, f'{header}\nA,a,"215,000",0.7,0.8,0.5,0.1\n'))
+    assert pd.isna(catalog.loc[0, "duration_ms"])  # not 215.0
+    with pytest.raises(CatalogError, match=r"not numeric: energy \(e\.g\. '1,234'\)"):
+        load_catalog(write(tmp_path, f'{header}\nA,a,1,0.7,"1,234",0.5,0.1\n', "t.csv"))
+
+
 def test_rows_without_title_are_dropped_with_a_note(tmp_path: Path) -> None:
     path = write(tmp_path, "title,artist,mood\n,x,Happy\nSong,y,Sad\n")
     catalog = load_catalog(path)

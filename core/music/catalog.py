@@ -116,6 +116,10 @@ _MISSING_GENRES = ("", "n/a", "na", "nan", "none", "null", "unknown", "-", "?")
 # A feature column may hold this share of unreadable cells (turned into NA) before it is an error.
 _MAX_BAD_FEATURE_SHARE = 0.01
 _SNIFF_BYTES = 8192
+# A number written with a decimal comma (European Excel): 0,5  -6,25  1,5E-05
+_DECIMAL_COMMA = r"[+-]?\d+,\d+(?:[eE][+-]?\d+)?"
+# A decimal comma that could as well be a thousands separator: 1,234  -12,500
+_THOUSANDS = r"[+-]?[1-9]\d{0,2},\d{3}"
 # The most bytes a gzipped CSV may expand to (a million-track CSV is ~250 MB): a small upload
 # that would inflate to gigabytes (a "gzip bomb") is refused instead of filling the memory.
 MAX_CSV_BYTES = 500_000_000
@@ -342,6 +346,42 @@ def _read_csv_pandas(raw: bytes, name: str, separator: str, notes: list[str]) ->
     return frame
 
 
+def _read_decimal_commas(frame: pd.DataFrame, separator: str) -> pd.DataFrame:
+    """`frame` with decimal commas ('0,5', '-6,2', '1,5E-05') in its number columns read as
+    decimal points, as a European Excel writes them.
+
+    In a ';'- or tab-separated file every such cell is a decimal comma. In a comma-separated
+    file (quoted cells) a column is converted only when all its cells are numbers or decimal
+    commas and not all of those look like thousands ('1,234'), which stay unreadable. A column
+    whose every cell then parses becomes float; otherwise only the decimal-comma cells are
+    rewritten, so the unreadable ones are still reported as they were written. Cells such as
+    '1,234,567' or '1.234,5' are left alone (and so are still not numbers).
+    """
+    for column in frame.columns:
+        values = frame[column]
+        if column not in _KNOWN_COLUMNS or column in _TEXT_COLUMNS:
+            continue
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        text = _clean_text(values)
+        comma = text.str.fullmatch(_DECIMAL_COMMA).fillna(False).astype(bool)
+        if not comma.any():
+            continue
+        if separator == ",":
+            numbers = pd.to_numeric(text.mask(comma), errors="coerce")
+            if (numbers.isna() & text.notna() & ~comma).any():
+                continue  # other cells are not numbers either: no sign of a decimal comma
+            if text[comma].str.fullmatch(_THOUSANDS).all():
+                continue  # '1,234': thousands as likely as decimals; leave it unreadable
+        dotted = text.where(~comma, text.str.replace(",", ".", regex=False))
+        numbers = pd.to_numeric(dotted, errors="coerce")
+        if not (numbers.isna() & dotted.notna()).any():
+            frame[column] = numbers.astype("float64")
+        else:
+            frame[column] = values.astype(object).where(~comma, dotted)
+    return frame
+
+
 def _read_frame(source: bytes | Path, name: str, notes: list[str]) -> pd.DataFrame:
     """The raw table of a catalog: Parquet by pyarrow; CSV by pyarrow, else by pandas."""
     if isinstance(source, Path) or source[:4] == PARQUET_MAGIC:
@@ -349,7 +389,9 @@ def _read_frame(source: bytes | Path, name: str, notes: list[str]) -> pd.DataFra
     raw = _prepare_bytes(source, name)
     separator = _separator(_header(raw))
     frame = _read_csv_arrow(raw, separator)
-    return frame if frame is not None else _read_csv_pandas(raw, name, separator, notes)
+    if frame is None:
+        frame = _read_csv_pandas(raw, name, separator, notes)
+    return _read_decimal_commas(frame, separator)
 
 
 # --------------------------------------------------------------------------- normalising
