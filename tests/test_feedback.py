@@ -34,6 +34,9 @@ CATALOG_CSV = "title,artist,genre,mood,popularity\n" + "".join(
 )
 
 
+HURT = "5ODwx4i8mLFvHQb8PIpASR"  # a Spotify track id (22 base-62 characters)
+
+
 def track(title: str, artist: str, track_id: str | None = None, genre: str = "pop") -> dict:
     return {"title": title, "artist": artist, "track_id": track_id, "genre": genre, "mood": "Sad"}
 
@@ -81,17 +84,17 @@ def test_default_path_honours_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_votes_survive_a_restart(open_store: Callable[[], FeedbackStore]) -> None:
     store = open_store()
-    store.record_vote("ana", track("Hurt", "Johnny Cash", "id1"), +1, emotion="sad")
+    store.record_vote("ana", track("Hurt", "Johnny Cash", HURT), +1, emotion="sad")
     store.record_vote("ana", track("Yesterday", "The Beatles"), -1)
-    store.record_vote("ben", track("Hurt", "Johnny Cash", "id1"), -1)
+    store.record_vote("ben", track("Hurt", "Johnny Cash", HURT), -1)
     store.record_mood("ana", "sad", probabilities={"sad": 0.8, "neutral": 0.2})
     store.close()
 
     reopened = open_store()
     assert reopened.profiles() == ["ana", "ben"]
-    assert reopened.vote_of("ana", "id1") == 1
+    assert reopened.vote_of("ana", HURT) == 1
     assert reopened.vote_of("ana", "the beatles::yesterday") == -1
-    assert reopened.vote_of("ben", "id1") == -1
+    assert reopened.vote_of("ben", HURT) == -1
     liked = reopened.liked_songs("ana")
     assert liked["title"].tolist() == ["Hurt"] and liked["emotion"].tolist() == ["sad"]
     history = reopened.history("ana")
@@ -100,11 +103,11 @@ def test_votes_survive_a_restart(open_store: Callable[[], FeedbackStore]) -> Non
 
 
 def test_a_new_vote_replaces_the_old_one(store: FeedbackStore) -> None:
-    store.record_vote("ana", track("Hurt", "Johnny Cash", "id1"), +1)
-    store.record_vote("ana", track("Hurt", "Johnny Cash", "id1"), -1)
-    assert len(store.votes("ana")) == 1 and store.vote_of("ana", "id1") == -1
-    store.clear_vote("ana", "id1")
-    assert store.vote_of("ana", "id1") == 0
+    store.record_vote("ana", track("Hurt", "Johnny Cash", HURT), +1)
+    store.record_vote("ana", track("Hurt", "Johnny Cash", HURT), -1)
+    assert len(store.votes("ana")) == 1 and store.vote_of("ana", HURT) == -1
+    store.clear_vote("ana", HURT)
+    assert store.vote_of("ana", HURT) == 0
 
 
 def test_recommendation_objects_can_be_voted(store: FeedbackStore) -> None:
@@ -158,12 +161,16 @@ def test_history_reads_only_the_latest_events_and_totals_count_them_all(
 
 
 def test_export_liked_csv(store: FeedbackStore) -> None:
-    store.record_vote("ana", track("Hurt, live", "Johnny Cash", "id1"), +1)
+    store.record_vote("ana", track("Hurt, live", "Johnny Cash", HURT), +1)
     store.record_vote("ana", track("Nope", "X"), -1)
     rows = list(csv.DictReader(io.StringIO(store.export_liked_csv("ana"))))
     assert [row["title"] for row in rows] == ["Hurt, live"]
-    assert rows[0]["spotify_url"] == "https://open.spotify.com/track/id1"
+    assert rows[0]["spotify_url"] == "https://open.spotify.com/track/" + HURT
     assert rows[0]["liked_at"].endswith("Z")
+    # A title a spreadsheet would run as a formula is escaped, as in the playlist export.
+    store.record_vote("ana", track('=HYPERLINK("http://x.example")', "-Dash", genre=""), +1)
+    rows = list(csv.DictReader(io.StringIO(store.export_liked_csv("ana"))))
+    assert rows[0]["title"] == '\'=HYPERLINK("http://x.example")' and rows[0]["artist"] == "'-Dash"
     empty = store.export_liked_csv("nobody")
     assert empty.startswith("title,artist") and len(empty.splitlines()) == 1
 
@@ -662,3 +669,41 @@ def test_a_credit_is_split_into_its_artists_once(tmp_path: Path) -> None:
     store.record_vote("ana", track("Song", "Hello, Goodbye; X", "t1"), 1)
     store.record_vote("ana", track("Other", "X feat. Y", "t2"), 1)
     assert store.preference("ana").artists == {"hello, goodbye": 1, "x": 2, "y": 1}
+
+
+def test_a_password_with_a_raw_at_sign_is_refused_without_showing_it() -> None:
+    """An unencoded '@' ends the password early: the rest of it would parse as the host and be
+    shown in the "database unavailable" note and in the store's repr."""
+    from core.music.store import unavailable_note
+
+    url = "postgresql://moodlens:s3cr@tPart@db.example.org:5432/moodlens"
+    fragments = ("s3cr", "tPart", "s3cr@tPart")
+    with pytest.raises(StoreError, match="%40") as raised:
+        database_url(url)
+    assert "password" in str(raised.value)
+    store = FeedbackStore(url=url)  # made: every use says why, as for any unusable URL
+    with pytest.raises(StoreError, match="%40") as used:
+        store.preference("ana")
+    note = unavailable_note(used.value)
+    assert "percent-encode" in note and "%40" in note
+    for shown in (str(raised.value), str(used.value), note, repr(store)):
+        assert not any(fragment in shown for fragment in fragments), shown
+    assert database_url(url.replace("s3cr@tPart", "s3cr%40tPart")).password == "s3cr@tPart"
+
+
+def test_a_connect_timeout_that_is_not_whole_seconds_makes_the_store_unusable() -> None:
+    from core.music.store import STORE_FAILURES, unavailable_note
+
+    url = "postgresql://moodlens:pw@db.example.org/moodlens?connect_timeout={}"
+    for bad in ("5s", "2.5", "-1", "%205"):
+        with pytest.raises(StoreError, match="connect_timeout must be whole seconds"):
+            database_url(url.format(bad))
+    with pytest.raises(StoreError, match="connect_timeout must be whole seconds"):
+        database_url(url.format("5") + "&connect_timeout=6")
+    assert database_url(url.format("5")).query["connect_timeout"] == "5"
+    store = FeedbackStore(url=url.format("5s"))  # made; its uses fail as a store failure
+    for use in (lambda: store.preference("ana"), lambda: store.record_mood("ana", "sad")):
+        with pytest.raises(STORE_FAILURES) as raised:
+            use()
+        assert isinstance(raised.value, StoreError)
+        assert "connect_timeout must be whole seconds" in unavailable_note(raised.value)

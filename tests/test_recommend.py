@@ -53,7 +53,8 @@ def test_links() -> None:
     assert song.url == spotify_url(spotify_id) and song.embed == embed_url(spotify_id)
     for own_id in ("17", "row-17", "https://youtu.be/dQw4w9WgXcQ"):  # a catalog's own ids
         other = Recommendation("T", "A", None, None, None, None, None, own_id, "catalog", 1.0)
-        assert other.url is None and other.embed is None and other.key == own_id
+        assert other.url is None and other.embed is None and other.key == "a::t"
+    assert song.key == spotify_id
 
 
 def test_probabilities_accept_mapping_and_sequence() -> None:
@@ -307,6 +308,33 @@ def test_a_disliked_track_never_comes_back_even_when_it_fits_best() -> None:
     assert len(again) == 5 and "H0" not in {rec.title for rec in again}
     similar = recommender.more_like_this(first[1], k=5, feedback=dislike)
     assert "H0" not in {rec.title for rec in similar}
+
+
+def test_thumbs_on_a_catalogs_own_ids_stay_with_their_songs_in_another_catalog() -> None:
+    """Two catalogs numbering their rows 1, 2, ...: a thumb on song 1 of one is not a thumb on
+    song 1 of the other (it was: the id was the song's identity), and no link is made up."""
+    from core.music.feedback import FeedbackStore
+
+    def catalog(*titles: str) -> pd.DataFrame:
+        rows = [
+            f"{i + 1},{title},{title} Band,pop,Happy,{90 - i}" for i, title in enumerate(titles)
+        ]
+        header = "id,title,artist,genre,mood,popularity\n"
+        return load_catalog(io.StringIO(header + "\n".join(rows)))
+
+    store = FeedbackStore()
+    first = Recommender(catalog("Alpha", "Beta", "Gamma")).recommend(one_hot("happy"), k=2)
+    assert [rec.title for rec in first] == ["Alpha", "Beta"]
+    store.record_vote("ana", first[0], -1)
+    store.record_vote("ana", first[1], 1)
+    other = Recommender(catalog("Delta", "Epsilon", "Zeta"))
+    again = other.recommend(one_hot("happy"), k=3, feedback=store.preference("ana"))
+    assert [rec.title for rec in again] == ["Delta", "Epsilon", "Zeta"]  # 1 not disliked here
+    assert "you liked" not in " ".join(rec.reason or "" for rec in again).lower()
+    same = Recommender(catalog("Alpha", "Beta", "Gamma"))
+    back = same.recommend(one_hot("happy"), k=2, feedback=store.preference("ana"))
+    assert "Alpha" not in [rec.title for rec in back]  # the disliked song itself stays out
+    assert store.export_liked_csv("ana").splitlines()[1].split(",")[-2] == ""  # no made-up link
 
 
 def credit_catalog() -> pd.DataFrame:

@@ -38,6 +38,7 @@ from sqlalchemy import URL, Connection, func, select, union
 from sqlalchemy.sql.expression import Executable
 
 from core.labels import EMOTION_TO_MOOD, EMOTIONS
+from core.music.playlists import csv_text
 from core.music.store import (
     STORE_FAILURES,
     Database,
@@ -48,6 +49,7 @@ from core.music.store import (
     sqlite_path,
     votes,
 )
+from core.music.tracks import SPOTIFY_ID, spotify_url, track_key
 from core.settings import Settings
 
 DEFAULT_DB_PATH = Path("~/.moodlens/feedback.sqlite3")
@@ -128,10 +130,6 @@ def _clean_profile(profile: str) -> str:
     if len(name) > MAX_PROFILE_LENGTH:
         raise ValueError(f"A profile name has at most {MAX_PROFILE_LENGTH} characters.")
     return name
-
-
-def _artist_key(artist: str) -> str:
-    return str(artist).strip().lower()
 
 
 # ----------------------------------------------------------------------------- artist credits
@@ -447,9 +445,7 @@ class FeedbackStore:
         if not title or not artist:
             raise ValueError("A voted track needs a title and an artist.")
         track_id = _field(track, "track_id")
-        key = _field(track, "key") or (
-            str(track_id) if track_id else f"{_artist_key(artist)}::{str(title).strip().lower()}"
-        )
+        key = _field(track, "key") or track_key(track_id, title, artist)
         row = {
             "profile": _clean_profile(profile),
             "track_key": str(key),
@@ -613,16 +609,14 @@ class FeedbackStore:
                 "emotion": liked["emotion"],
                 "track_id": liked["track_id"],
                 "spotify_url": liked["track_id"].map(
-                    lambda tid: (
-                        f"https://open.spotify.com/track/{tid}"
-                        if isinstance(tid, str) and tid
-                        else None
-                    )
+                    lambda tid: spotify_url(tid) if SPOTIFY_ID.fullmatch(str(tid)) else None
                 ),
                 "liked_at": liked["voted_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
             },
             columns=list(LIKED_CSV_COLUMNS),
         )
+        for column in ("title", "artist", "album", "genre", "mood", "emotion", "track_id"):
+            export[column] = export[column].map(lambda v: v if pd.isna(v) else csv_text(v))
         buffer = io.StringIO()
         export.to_csv(buffer, index=False)
         return buffer.getvalue()

@@ -140,7 +140,7 @@ def to_xspf(tracks: Sequence[Recommendation], title: str = CREATOR) -> bytes:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{text}\n'.encode()
 
 
-def _csv_text(text: Any) -> str:
+def csv_text(text: Any) -> str:
     """A text cell a spreadsheet shows as text: one line, and a leading = + - @ (a formula to
     Excel, LibreOffice and Sheets, e.g. a title '=HYPERLINK(...)') escaped with a quote."""
     cell = _line(text)
@@ -150,7 +150,7 @@ def _csv_text(text: Any) -> str:
 def to_csv(tracks: Sequence[Recommendation]) -> bytes:
     """CSV (UTF-8 with a byte-order mark, so Excel reads accents right; RFC 4180 quoting) with
     a header row: title, artist, album, year, genre, mood, spotify_url (empty for tracks without
-    a Spotify id). Text that a spreadsheet would run as a formula is escaped (`_csv_text`)."""
+    a Spotify id). Text that a spreadsheet would run as a formula is escaped (`csv_text`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
@@ -158,12 +158,12 @@ def to_csv(tracks: Sequence[Recommendation]) -> bytes:
         track_id = spotify_id(track)
         writer.writerow(
             [
-                _csv_text(track.title),
-                _csv_text(track.artist),
-                _csv_text(track.album),
+                csv_text(track.title),
+                csv_text(track.artist),
+                csv_text(track.album),
                 track.year if track.year is not None else "",
-                _csv_text(track.genre),
-                _csv_text(track.mood),
+                csv_text(track.genre),
+                csv_text(track.mood),
                 spotify_url(track_id) if track_id else "",
             ]
         )

@@ -54,7 +54,7 @@ from core.music.targets import (
     mood_weights,
     scale_features,
 )
-from core.music.tracks import Recommendation
+from core.music.tracks import SPOTIFY_ID, Recommendation
 
 
 def _none_if_na(value: Any) -> Any:
@@ -184,9 +184,12 @@ class Recommender:
 
     @cached_property
     def _keys(self) -> np.ndarray:
-        """Each track's key: its track id, else 'artist::title' (lower case)."""
+        """Each track's key (`tracks.track_key`): its Spotify id, else 'artist::title' (lower
+        case)."""
         title, artist = self._title_artist
-        return self.catalog["track_id"].fillna(artist + "::" + title).to_numpy(object)
+        ids = self.catalog["track_id"].astype("string").str.strip()
+        spotify = ids.str.fullmatch(SPOTIFY_ID.pattern).fillna(False).astype(bool)
+        return ids.where(spotify, artist + "::" + title).to_numpy(object)
 
     @cached_property
     def _artist_lower(self) -> np.ndarray:

@@ -60,9 +60,12 @@ class Recommendation:
 
 
 def track_key(track_id: str | None, title: str, artist: str) -> str:
-    """Identity of a track: the Spotify id when known, else ``artist::title`` lower-cased."""
-    if track_id:
-        return str(track_id)
+    """Identity of a track: its Spotify id when it has one, else ``artist::title`` lower-cased.
+    A catalog's own ids (row numbers, 1, 2, ...) name a different song in another catalog, so
+    they are no identity: a thumb on track 1 of one file must not land on track 1 of the next."""
+    spotify_id = str(track_id or "").strip()
+    if SPOTIFY_ID.fullmatch(spotify_id):
+        return spotify_id
     return f"{str(artist).strip().lower()}::{str(title).strip().lower()}"
 
 
