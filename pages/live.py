@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from functools import partial
 
 import cv2
 import numpy as np
@@ -166,7 +167,7 @@ with video_col:
                 "audio": False,
             },
             video_frame_callback=make_frame_callback(analyzer),
-            on_video_ended=analyzer.reset,
+            on_video_ended=partial(analyzer.reset, keep_timeline=True),
             async_processing=True,
             translations={
                 "start": "Start",
@@ -314,9 +315,15 @@ with panel_col:
 
 songs_panel()
 
+
+@st.fragment(run_every=2.0 if streaming else None)
+def timeline_panel() -> None:
+    """The session's moods so far: redrawn every 2 s while a stream plays, kept after Stop."""
+    st.plotly_chart(emotion_timeline(analyzer.snapshot().timeline), key="live_timeline")
+
+
 with st.expander("Session mood timeline and snapshot"):
-    snap = analyzer.snapshot()
-    st.plotly_chart(emotion_timeline(snap.timeline), key="live_timeline")
+    timeline_panel()
     if st.button(
         "Take a snapshot",
         icon=":material/photo_camera:",

@@ -354,3 +354,21 @@ def test_the_songs_mood_changes_only_when_another_leads_clearly_for_a_while():
     assert mood.follow(window(happy=0.9), now=32.0, streaming=True) == "happy"  # it settles
     # A page that never streamed settles at once on what it has.
     assert SettledMood().follow(window(fear=0.5), now=0.0, streaming=False) == "fear"
+
+
+def test_a_stopped_stream_keeps_its_timeline_and_another_model_starts_a_new_one(
+    public_test, shipped_model, detector, detectable
+):
+    x, _ = public_test
+    face = next(i for cls in sorted(detectable) for i in detectable[cls])
+    clock = iter(np.arange(0.0, 100.0, 0.5))
+    analyzer = LiveAnalyzer(shipped_model, detector, clock=lambda: float(next(clock)))
+    for step in range(4):
+        analyzer.process(scene([x[face]], layout(1), seed=step))
+    assert len(analyzer.snapshot().timeline) == 4
+    analyzer.reset(keep_timeline=True)  # Stop: the viewer looks back at the session's moods
+    snap = analyzer.snapshot()
+    assert len(snap.timeline) == 4 and not snap.faces and snap.frames_processed == 0
+    assert snap.status == "Stopped."
+    analyzer.reset()  # another model: its readings must not blend with the old ones
+    assert analyzer.snapshot().timeline == []

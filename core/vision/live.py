@@ -516,8 +516,10 @@ class LiveAnalyzer:
                 window,
             )
 
-    def reset(self) -> None:
-        """Forget faces, timeline and counters (stream stopped); leave the shared budget."""
+    def reset(self, keep_timeline: bool = False) -> None:
+        """Forget faces, timeline and counters (another model: its readings would blend in);
+        leave the shared budget. A stopped stream keeps its timeline (`keep_timeline`): the
+        viewer looks back at it after Stop, and the next stream of the session goes on it."""
         if self.budget is not None:
             self.budget.leave(id(self))
         with self._analysis, self._lock:  # after the frame in flight, if any
@@ -526,7 +528,8 @@ class LiveAnalyzer:
             self._since_full_search = 0
             self._lead = None
             self._faces = []
-            self._timeline.clear()
+            if not keep_timeline:
+                self._timeline.clear()
             self._frame_times.clear()
             self._frames = 0
             self._last_frame = None
