@@ -60,8 +60,8 @@ analyzer: LiveAnalyzer = st.session_state["analyzer"]
 if st.session_state["analyzer_model"] != version:
     # Another model picked, or its file replaced: the stream goes on with the new one, and
     # forgets faces and probabilities the old one read (they would blend into the new ones).
-    analyzer.use_model(model)
     analyzer.reset()
+    analyzer.use_model(model)  # after reset: the status says the model loads, not "Stopped."
     st.session_state["analyzer_model"] = version
 elif analyzer.load_failed:  # model_choice has started the load again: a stream takes it up
     analyzer.use_model(model)

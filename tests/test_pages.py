@@ -79,6 +79,7 @@ def test_live_page_hands_its_stream_a_newly_picked_model_and_forgets_the_old_rea
     assert _ready(analyzer.model).name == other
     snap = analyzer.snapshot()
     assert snap.frames_processed == 0 and not snap.faces and not snap.timeline
+    assert snap.status.startswith("Loading the emotion model")  # not "Stopped." mid-stream
     app.run()  # a rerun with the same model keeps what it reads
     analyzer.process(scene([x[face]], layout(1), seed=9))
     app.run()
