@@ -193,3 +193,27 @@ def test_a_kill_after_the_card_and_before_the_model_moved_is_finished_by_promoti
     assert (models / f"{SHIPPED}.npz").read_bytes() == b"run 3 weights"
     assert not (models / f"{RUN}.npz").exists() and not (models / f"{RUN}.json").exists()
     assert load_cards(models).names.count(SHIPPED) == 1
+
+
+def test_promoting_again_after_it_shipped_is_no_error_and_a_new_run_is_compared(
+    models: Path, tmp_path: Path
+) -> None:
+    _add_run(models, val_accuracy=0.65)
+    promote(RUN, SHIPPED, models, runs_dir=tmp_path / "runs")
+    shipped = (models / f"{SHIPPED}.json").read_text()
+    # `make ship-resnet` run again (its latency step was killed): nothing to do, exit 0.
+    again = promote(RUN, SHIPPED, models, runs_dir=tmp_path / "runs")
+    assert again["already_promoted"] is True and again["resumed"] is False
+    assert main([RUN, "--into", SHIPPED, "--models", str(models)]) == 0
+    assert (models / f"{SHIPPED}.json").read_text() == shipped
+    assert (models / f"{SHIPPED}.npz").read_bytes() == b"run 3 weights"
+    # A later run trained under the same name is a new run: compared, not waved through.
+    card = json.loads(shipped)
+    card.pop("previous_runs")
+    card.update(name=RUN, file=f"{RUN}.npz", history=[{"epoch": 1, "val_accuracy": 0.3}])
+    card["metrics"]["val"]["accuracy"] = 0.30
+    (models / f"{RUN}.json").write_text(json.dumps(card))
+    (models / f"{RUN}.npz").write_bytes(b"attempt 5 weights")
+    with pytest.raises(PromoteError, match="the shipped model stays"):
+        promote(RUN, SHIPPED, models, runs_dir=tmp_path / "runs")
+    assert (models / f"{SHIPPED}.npz").read_bytes() == b"run 3 weights"

@@ -108,6 +108,23 @@ def _shipped_as(card_path: Path) -> str | None:
     return card.get("trained_as") if isinstance(card, dict) else None
 
 
+def _same_run(run_card: Path, shipped_card: Path) -> bool:
+    """Whether the run's card (if it is still there) is the run the shipped card was promoted
+    from (the same history), not a later run trained again under the same name."""
+    if not run_card.exists():
+        return True
+    try:
+        run = json.loads(run_card.read_text(encoding="utf-8"))
+        shipped = json.loads(shipped_card.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(run, dict)
+        and isinstance(shipped, dict)
+        and (run.get("history") == shipped.get("history"))
+    )
+
+
 def promote(run_name: str, into: str, models_dir: Path = MODELS_DIR, note: str | None = None,
             even_if_worse: bool = False, runs_dir: Path = RUNS_DIR) -> dict[str, Any]:  # fmt: skip
     """Move run `run_name`'s model and card to `into`; returns what changed. Raises PromoteError
@@ -118,11 +135,20 @@ def promote(run_name: str, into: str, models_dir: Path = MODELS_DIR, note: str |
     old_card, old_model = models_dir / f"{into}.json", models_dir / f"{into}.npz"
     if run_name == into:
         raise PromoteError("The run already ships under that name.")
-    if new_model.is_file() and _shipped_as(old_card) == run_name:
-        # A kill between writing the shipped card and moving the model: finish the move.
-        os.replace(new_model, old_model)
+    if _shipped_as(old_card) == run_name and _same_run(new_card, old_card):
+        # Promoted already, or a kill came between writing the shipped card and moving the
+        # model (or removing the run's card): finish what is left; a rerun is no error.
+        moved = new_model.is_file()
+        if moved:
+            os.replace(new_model, old_model)
         new_card.unlink(missing_ok=True)
-        return {"promoted": run_name, "into": into, "model": str(old_model), "resumed": True}
+        return {
+            "promoted": run_name,
+            "into": into,
+            "model": str(old_model),
+            "resumed": moved,
+            "already_promoted": not moved,
+        }
     if not new_card.exists() and (reason := _why_no_card(Path(runs_dir) / run_name)):
         raise PromoteError(reason)
     try:
