@@ -64,6 +64,9 @@ def _column_config() -> dict[str, object]:
             "epochs": st.column_config.NumberColumn("epochs", format="%d"),
             "best_epoch": st.column_config.NumberColumn("best epoch", format="%d"),
             "cpu_hours": st.column_config.NumberColumn("CPU hours", format="%.2f"),
+            "cpu_hours_including_lost": st.column_config.NumberColumn(
+                "CPU hours with lost attempts", format="%.2f"
+            ),
         }
     )
     return config
@@ -106,6 +109,9 @@ def overview_tab(cards: CardSet, split: str) -> None:
                     "PublicTest macro-F1", format="%.3f"
                 ),
                 "cpu_hours": st.column_config.NumberColumn("CPU hours", format="%.2f"),
+                "cpu_hours_including_lost": st.column_config.NumberColumn(
+                    "CPU hours with lost attempts", format="%.2f"
+                ),
                 "wall_hours": st.column_config.NumberColumn("wall hours", format="%.2f"),
                 "train_img_per_s": st.column_config.NumberColumn("img/s", format="%.1f"),
             },

@@ -450,3 +450,20 @@ def test_comparison_charts_name_their_axes(cards) -> None:
     assert overview.yaxis.title.text and overview.xaxis.title.text
     per_class = figs.per_class_figure(cmp.per_class_frame(cards, "test"), "test").layout
     assert per_class.xaxis.title.text == "model" and per_class.yaxis.title.text == "F1"
+
+
+def test_the_cost_of_lost_attempts_is_shown_beside_the_runs_own(folder: Path) -> None:
+    name = next(
+        p.stem for p in sorted(folder.glob("*.json")) if p.stem not in ("fer", "broken", "notes")
+    )
+    card = json.loads((folder / f"{name}.json").read_text())
+    card.update(cpu_hours=12.6, cpu_hours_including_lost=24.71)
+    (folder / f"{name}.json").write_text(json.dumps(card))
+    cards = load_cards(folder)
+    table = cmp.summary_table(cards).set_index("model")
+    assert table.loc[name, "cpu_hours_including_lost"] == 24.71
+    others = table.drop(index=name).dropna(subset=["cpu_hours"])
+    assert (others["cpu_hours_including_lost"] == others["cpu_hours"]).all()  # none lost
+    row = next(line for line in cmp.markdown_table(cards).splitlines() if f"| {name} |" in line)
+    assert "12.60 (24.71 with lost attempts)" in row
+    assert cmp.run_summary(card, "here")["cpu_hours_including_lost"] == 24.71
