@@ -303,7 +303,9 @@ def shown_folder(folder: Path) -> str:
 
 
 def _step(delta: int, count: int) -> None:
-    st.session_state[SLIDE_KEY] = (st.session_state.get(SLIDE_KEY, 0) + delta) % count
+    # From the slide shown: a shorter deck (another split) clamps the index it shows.
+    shown = min(int(st.session_state.get(SLIDE_KEY, 0)), count - 1)
+    st.session_state[SLIDE_KEY] = (shown + delta) % count
 
 
 def presenter_view(cards: CardSet, split: str) -> None:

@@ -371,6 +371,18 @@ def test_presenter_mode_steps_through_every_slide(monkeypatch) -> None:
     app.button(key="cmp_prev").click()
     run(app)
     assert app.markdown[0].value.startswith(f"### {count} of {count}")
+    # On the last slide, a split with a shorter deck shows its last; Previous goes back one.
+    for split in app.selectbox(key="cmp_split").options:
+        app.selectbox(key="cmp_split").set_value(split)
+        run(app)
+        shown = app.markdown[0].value
+        fewer = int(shown.split(" of ")[1].split(" ")[0])
+        if fewer < count:
+            break
+    assert fewer < count and shown.startswith(f"### {fewer} of {fewer}")
+    app.button(key="cmp_prev").click()
+    run(app)
+    assert app.markdown[0].value.startswith(f"### {fewer - 1} of {fewer}")
 
 
 def test_comparison_without_cards_says_how_to_get_them(monkeypatch, tmp_path) -> None:
