@@ -377,6 +377,14 @@ if selection.empty:
     st.stop()
 
 features = summary["features"] if summary["has_audio_features"] else []
+if filled := {f: n for f, n in catalog.attrs.get("filled_features", {}).items() if f in features}:
+    st.warning(
+        "Gaps filled with the column's median (so every track can be ranked): "
+        + ", ".join(f"**{f}** {n / len(catalog):.0%} of tracks" for f, n in filled.items())
+        + ". The charts of these features count those tracks at the median, which piles them "
+        "in one bin and weakens their correlations.",
+        icon=":material/warning:",
+    )
 
 # Lazy tabs: only the open tab's charts are computed and sent (a tab switch is a cached rerun).
 if features:

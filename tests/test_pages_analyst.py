@@ -154,6 +154,20 @@ def test_explorer_empty_selection_warns(monkeypatch, tmp_path) -> None:
     assert "No track passes these filters" in texts(app)
 
 
+def test_explorer_warns_when_a_features_gaps_were_filled(monkeypatch, tmp_path) -> None:
+    """A feature mostly missing is filled with its median for ranking: its charts would pile
+    those tracks in one bin without a word; the page says which feature and how much."""
+    rows = ["title,artist,genre,valence,energy,danceability,acousticness,tempo,liveness"]
+    for i in range(40):
+        liveness = f"{0.1 + i / 100:.2f}" if i % 10 == 0 else ""  # 36 of 40 missing
+        rows.append(f"T{i},A{i},pop,{i / 40:.3f},{1 - i / 40:.3f},0.5,0.2,{90 + i},{liveness}")
+    path = tmp_path / "gappy.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    app = explorer(monkeypatch, path)
+    warning = "\n".join(w.value for w in app.warning)
+    assert "**liveness** 90% of tracks" in warning and "valence" not in warning
+
+
 def test_explorer_starter_catalog_explains_what_is_missing(monkeypatch) -> None:
     app = explorer(monkeypatch, STARTER_CATALOG)
     assert "no audio features" in texts(app) and "2-D map" in texts(app)

@@ -628,6 +628,7 @@ def _normalise(
                 "(kept the first of each)."
             )
             out = out[~copies]
+    filled: dict[str, int] = {}
     if has_core_features:
         present = [f for f in AUDIO_FEATURES if f in out.columns]
         gaps = out[present].isna()
@@ -641,12 +642,15 @@ def _normalise(
             notes.append(f"Filled missing audio features with the column median: {filled}.")
             gappy = list(counts[counts > 0].index)
             out[gappy] = out[gappy].fillna(out[gappy].median())
+            filled = {str(f): int(n) for f, n in counts[counts > 0].items()}
     if out.empty and not allow_empty:
         raise CatalogError(
             f"{name} has no usable tracks: every row lacks a title, an artist or audio "
             "features. Check that the file has data rows under its header."
         )
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.attrs["filled_features"] = filled  # feature -> tracks given the median (for charts)
+    return out
 
 
 # --------------------------------------------------------------------------- public API
