@@ -2,7 +2,7 @@
 
     python benchmarks/run_progress.py runs/resnet50v2 > benchmarks/results/resnet50v2_progress.json
     python benchmarks/run_progress.py runs/resnet50v2_96px --markdown "run 3, 96 px" \
-        --against models/resnet50v2.json "run 2, 64 px"
+        --against <(git show ad486c7:models/resnet50v2.json) "run 2, 64 px"
 
 `--markdown LABEL` prints the README's validation-by-epoch tables instead (10 epochs a table),
 with one more row per `--against CARD LABEL` (a shipped run's card).

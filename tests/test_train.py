@@ -92,6 +92,12 @@ def test_smoke_training_checkpoints_resumes_exactly_and_writes_a_card(fer, runs_
     assert longer["history"][2]["lr"] > 0
     assert longer["history"][2]["lr"] == pytest.approx(float(longer_schedule(3 * steps)), rel=1e-5)
     assert "from 2 to 4 epochs after epoch 2" in longer["config"]["notes"][-1]
+    # Resumed at its end under newer code (to finish an export): no epoch is credited to it.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_module, "code_version", lambda: "f" * 12 + "+changes")
+        train_module.main(["--resume", str(runs_dir / "interrupted")])
+    ended = json.loads((runs_dir / "interrupted" / "state.json").read_text())
+    assert ended["code"] == longer["code"] and ended["epoch"] == 4
 
     # A warm restart: a new run on its own schedule from the straight run's best checkpoint.
     warm_args = [*_args("warm", out, 1), "--init-from", str(runs_dir / "straight"), "--no-export"]

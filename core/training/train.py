@@ -510,7 +510,8 @@ def train(
             f"{data.val_faces} val faces, {data.steps_per_epoch} steps/epoch, {config.precision}"
         )
 
-    note_code_version(state)
+    if state["epoch"] < config.epochs:  # a run resumed at its end (to export) trains no epoch
+        note_code_version(state)
     was_finished, epochs_before = bool(state.get("finished")), state["epoch"]
     stopped_by_budget = stopped_early = False
     for epoch in range(state["epoch"], config.epochs):
