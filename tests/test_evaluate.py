@@ -114,7 +114,11 @@ def test_the_card_reports_validation_without_faces_training_saw_and_validation_t
     model_path = tmp_path / "models" / "dup.npz"
     model_path.parent.mkdir()
     shutil.copy(MODELS_DIR / "cnn.npz", model_path)
+    # Written over the card this run was promoted into: the promotion's story stays.
+    promoted = {"trained_as": "dup", "previous_runs": [{"status": "run 1"}], "pilot": {"p": 1}}
+    model_path.with_suffix(".json").write_text(json.dumps(promoted))
     card = json.loads(write_card(model_path, run_dir, str(data)).read_text())
+    assert {k: card[k] for k in promoted} == promoted and card["accuracy_pilot"] is None
     metrics = card["metrics"]
 
     seen = {face.tobytes() for face in x_seen}
@@ -154,3 +158,16 @@ def test_a_card_counts_the_cpu_hours_of_attempts_whose_checkpoints_were_lost(tmp
         "benchmarks/results/run3_attempt2.json",
     ]
     assert fields["cpu_hours_including_lost"] == pytest.approx(20 + 8.5 + 3.5)
+
+
+def test_a_card_keeps_only_the_promotion_of_its_own_run():
+    from core.training.evaluate import keep_promotion
+
+    card = {"name": "resnet50v2", "pilot": {"new": 1}, "accuracy_pilot": None}
+    other = {"trained_as": "resnet50v2_64px", "previous_runs": [{}], "accuracy_pilot": {"a": 1}}
+    assert keep_promotion(card, other, "resnet50v2_96px") == card  # another run's story
+    assert keep_promotion(card, None, "resnet50v2_96px") == card
+    own = {**other, "trained_as": "resnet50v2_96px", "pilot": {"old": 1}}
+    kept = keep_promotion(card, own, "resnet50v2_96px")
+    assert kept["previous_runs"] == [{}] and kept["pilot"] == {"new": 1}  # its own pilot wins
+    assert kept["accuracy_pilot"] == {"a": 1} and kept["trained_as"] == "resnet50v2_96px"

@@ -318,8 +318,21 @@ def write_card(model_path: Path, run_dir: Path, data: str) -> Path:
         },
     }
     card_path = model_path.with_suffix(".json")
-    write_json_atomically(card_path, card)
+    write_json_atomically(card_path, keep_promotion(card, _read_json(card_path), run_dir.name))
     return card_path
+
+
+def keep_promotion(card: dict, existing: dict | None, run_name: str) -> dict:
+    """`card` rewritten over a card the run `run_name` was promoted into (the Model comparison
+    page shows its `reproduce.card` command): what the promotion added stays, the runs it
+    replaced (`previous_runs`), `trained_as` and the pilot that chose its recipe."""
+    if not isinstance(existing, dict) or existing.get("trained_as") != run_name:
+        return card
+    kept = {k: existing[k] for k in ("trained_as", "previous_runs") if k in existing}
+    pilots = {
+        k: existing[k] for k in ("pilot", "accuracy_pilot") if not card.get(k) and existing.get(k)
+    }
+    return {**card, **pilots, **kept}
 
 
 def main(argv: list[str] | None = None) -> None:
