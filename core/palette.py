@@ -27,6 +27,7 @@ MOOD_COLORS: dict[str, str] = {
 }
 
 FALLBACK_COLOR = "#BBBBBB"
+UNKNOWN_COLOR = "#777777"  # tracks whose group is unknown (no genre), darker than the rest
 
 # The app's background (Streamlit's dark theme, .streamlit/config.toml): every colour above and
 # below keeps at least 3:1 contrast against it (WCAG's bar for chart marks; tests/test_palette.py).

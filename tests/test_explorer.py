@@ -184,11 +184,25 @@ def test_unlabelled_catalog_groups_by_genre(spotify: pd.DataFrame) -> None:
 
 def test_many_genres_fold_into_other(moods: pd.DataFrame) -> None:
     grouping = ex.group_tracks(moods, "genre", max_groups=5)
-    assert len(grouping.order) == 5 and grouping.order[-1] == ex.OTHER
-    top4 = set(moods["genre"].value_counts().index[:4])
-    others = grouping.labels[~moods["genre"].isin(top4)]
-    assert (others == ex.OTHER).all()
-    assert grouping.colors[ex.OTHER] == FALLBACK_COLOR
+    blank = moods["genre"].isna()
+    assert blank.any()  # the dataset has tracks without a genre: a group of their own
+    assert len(grouping.order) == 5 and grouping.order[-2:] == (ex.OTHER, ex.NO_GENRE)
+    top3 = set(moods["genre"].value_counts().index[:3])
+    others = grouping.labels[~moods["genre"].isin(top3) & ~blank]
+    assert (others == ex.OTHER).all() and (grouping.labels[blank] == ex.NO_GENRE).all()
+    assert grouping.colors[ex.OTHER] == FALLBACK_COLOR != grouping.colors[ex.NO_GENRE]
+
+
+def test_tracks_without_a_genre_are_their_own_group_not_other() -> None:
+    rows = ["title,artist,genre,valence,energy,danceability,acousticness,tempo"]
+    rows += [f"T{i},A{i},{['pop', 'rock', ''][i % 3]},0.5,0.5,0.5,0.5,100" for i in range(30)]
+    catalog = load_catalog(io.StringIO("\n".join(rows)))
+    grouping = ex.group_tracks(catalog)
+    assert grouping.by == "genre" and list(grouping.order) == ["pop", "rock", ex.NO_GENRE]
+    assert (grouping.labels[catalog["genre"].isna()] == ex.NO_GENRE).all()
+    assert grouping.colors[ex.NO_GENRE] == ex.NO_GENRE_COLOR
+    message = ex.missing_moods_message(catalog, grouping)
+    assert "without one as No genre" in message and "rest as Other" not in message
 
 
 def test_featureless_catalog_explains_what_a_full_one_adds(starter: pd.DataFrame) -> None:

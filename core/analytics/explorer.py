@@ -25,9 +25,11 @@ from core.music.catalog import (
     has_audio_features,
     has_moods,
 )
-from core.palette import CATEGORY_COLORS, FALLBACK_COLOR, MOOD_COLORS
+from core.palette import CATEGORY_COLORS, FALLBACK_COLOR, MOOD_COLORS, UNKNOWN_COLOR
 
 NO_MOOD = "No mood"
+NO_GENRE = "No genre"
+NO_GENRE_COLOR = UNKNOWN_COLOR
 OTHER = "Other"
 ALL_TRACKS = "All tracks"
 TABLE_ROWS = 1_000
@@ -110,11 +112,14 @@ def missing_moods_message(df: pd.DataFrame, grouping: Grouping | None = None) ->
         return None
     grouping = grouping if grouping is not None else group_tracks(df)
     if grouping.by == "genre":
-        how = "genre" + (
-            f" (the {len(grouping.order) - 1} most common, the rest as {OTHER})"
+        genres = [g for g in grouping.order if g not in (OTHER, NO_GENRE)]
+        parts = (
+            [f"the {len(genres)} most common, the rest as {OTHER}"]
             if OTHER in grouping.order
-            else ""
+            else []
         )
+        parts += [f"tracks without one as {NO_GENRE}"] if NO_GENRE in grouping.order else []
+        how = "genre" + (f" ({'; '.join(parts)})" if parts else "")
     else:
         how = "nothing (one group)"
     return (
@@ -312,9 +317,11 @@ def category_colors(order: Sequence[str], by: str) -> dict[str, str]:
     if by == "mood":
         return {g: MOOD_COLORS.get(g, FALLBACK_COLOR) for g in order}
     colors: dict[str, str] = {}
-    others = [g for g in order if g not in (OTHER, NO_MOOD)]
+    others = [g for g in order if g not in (OTHER, NO_MOOD, NO_GENRE)]
     for i, group in enumerate(others):
         colors[group] = CATEGORY_COLORS[i % len(CATEGORY_COLORS)]
+    if NO_GENRE in order:
+        colors[NO_GENRE] = NO_GENRE_COLOR  # a darker grey than Other's
     for group in order:
         colors.setdefault(group, FALLBACK_COLOR)
     return colors
@@ -334,13 +341,16 @@ def group_tracks(df: pd.DataFrame, by: str = "auto", max_groups: int = MAX_GROUP
         labels = _categorical(position[codes], order, df.index)
     elif by == "genre":
         counts = df["genre"].value_counts()
-        top = (
-            list(counts.index[: max_groups - 1]) if len(counts) > max_groups else list(counts.index)
-        )
+        unknown = df["genre"].isna().to_numpy()  # no genre: its own group, not a rare genre
+        slots = max_groups - int(unknown.any())
+        top = list(counts.index[: slots - 1]) if len(counts) > slots else list(counts.index)
         codes = pd.Categorical(df["genre"], categories=top).codes.astype(np.int64)
-        other = codes < 0
-        order = tuple(top) + ((OTHER,) if other.any() else ())
+        other = (codes < 0) & ~unknown
+        order = (
+            tuple(top) + ((OTHER,) if other.any() else ()) + ((NO_GENRE,) if unknown.any() else ())
+        )
         codes[other] = len(top)
+        codes[unknown] = len(order) - 1
         labels = _categorical(codes, order, df.index)
     else:
         by = "all"
