@@ -836,9 +836,14 @@ def chart_with_data(
     index: bool = False,
 ) -> None:
     """A plotly chart (PNG from its toolbar), an optional caption, and its data as CSV."""
-    from core.analytics.charts import figure_config
+    from core.analytics.charts import figure_alt, figure_config
 
-    st.plotly_chart(fig, key=f"{key_prefix}_{name}", config=figure_config(f"moodlens-{name}"))
+    st.plotly_chart(
+        fig,
+        key=f"{key_prefix}_{name}",
+        config=figure_config(f"moodlens-{name}"),
+        alt=figure_alt(fig, caption or name.replace("-", " ")),
+    )
     if caption:
         st.caption(caption)
     st.download_button(

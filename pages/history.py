@@ -57,7 +57,7 @@ else:
     )
     figure.update_traces(marker={"size": 12})
     figure.update_layout(height=320, showlegend=False, xaxis_title=None, yaxis_title=None)
-    st.plotly_chart(figure, key="history_moods")
+    st.plotly_chart(figure, key="history_moods", alt="Moods over time, one dot a reading")
     shown = (
         f"The latest {len(history):,} of {sum(totals.values()):,} moods. "
         if sum(totals.values()) > len(history)

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from core.analytics.charts import emotion_bars, emotion_timeline
+from core.analytics.charts import emotion_alt, emotion_bars, emotion_timeline
 from core.settings import SettingsError
 from core.vision.live import (
     LiveAnalyzer,
@@ -264,10 +264,12 @@ def live_panel() -> None:
         f"{snap.status} · {snap.fps:.1f} frames/s analysed"
         + (f" (the server's {shared} streams share the CPU)" if shared > 1 else "")
     )
+    lead = snap.faces[0].probabilities if snap.faces else None
     st.plotly_chart(
-        emotion_bars(snap.faces[0].probabilities if snap.faces else None),
+        emotion_bars(lead),
         key="live_bars",
         config={"displayModeBar": False},
+        alt=emotion_alt(lead, "Face that picks the music" if lead is not None else ""),
     )
     if len(snap.faces) > 1:
         st.caption(
@@ -319,7 +321,11 @@ songs_panel()
 @st.fragment(run_every=2.0 if streaming else None)
 def timeline_panel() -> None:
     """The session's moods so far: redrawn every 2 s while a stream plays, kept after Stop."""
-    st.plotly_chart(emotion_timeline(analyzer.snapshot().timeline), key="live_timeline")
+    st.plotly_chart(
+        emotion_timeline(analyzer.snapshot().timeline),
+        key="live_timeline",
+        alt="This session's emotion probabilities over time",
+    )
 
 
 with st.expander("Session mood timeline and snapshot"):

@@ -322,6 +322,7 @@ def presenter_view(cards: CardSet, split: str) -> None:
         figs.presenter_layout(slide.figure),
         key=f"cmp_slide_{slide.key}",
         config=figure_config(f"moodlens-{slide.key}", scale=3),
+        alt=slide.title,
     )
     st.download_button(
         "⬇️ Data behind this chart (CSV)",

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import streamlit as st
 
-from core.analytics.charts import emotion_bars
+from core.analytics.charts import emotion_alt, emotion_bars
 from core.vision.faces import (
     UPLOAD_FORMATS,
     UPLOAD_TYPES,
@@ -114,6 +114,7 @@ for face, column in zip(faces, columns * ((len(faces) + 3) // 4), strict=False):
         ),
         key=f"bars_{face.face_id}",
         config={"displayModeBar": False},
+        alt=emotion_alt(face.probabilities, f"Face #{face.face_id}"),
     )
 
 chosen_id = (

@@ -98,6 +98,10 @@ def test_photo_page_reads_every_face_and_recommends(public_test, detectable):
     assert "2 faces found" in body
     assert body.count("Why:") == 5  # five songs, each with its reason
     assert len(app.radio(key="photo_face").options) == 2
+    # Each face's bars have an accessible name that says what they show, most likely first.
+    alts = [chart.proto.alt for chart in app.get("plotly_chart")]
+    assert [a.split(":")[0] for a in alts] == ["Face #1", "Face #2"]
+    assert all(re.search(r"emotion probabilities: \w+ \d+%(, \w+ \d+%){6}$", a) for a in alts)
 
 
 def test_photo_page_reads_a_photo_once_however_often_the_page_reruns(

@@ -74,7 +74,10 @@ def decode(value: Any) -> np.ndarray:
 
 def charts(app: AppTest) -> dict[str, dict]:
     """Plotly figures on the page, by element key, as plotly JSON."""
-    return {chart.key: json.loads(chart.proto.spec) for chart in app.get("plotly_chart")}
+    found = {chart.key: json.loads(chart.proto.spec) for chart in app.get("plotly_chart")}
+    unnamed = [chart.key for chart in app.get("plotly_chart") if not chart.proto.alt.strip()]
+    assert not unnamed, f"charts without an accessible name (alt): {unnamed}"
+    return found
 
 
 # --------------------------------------------------------------------------- music explorer

@@ -66,3 +66,18 @@ def test_no_two_categories_look_alike() -> None:
     for a, b in itertools.combinations(palette.CATEGORY_COLORS, 2):
         distance = sum((p - q) ** 2 for p, q in zip(_lab(a), _lab(b), strict=True)) ** 0.5
         assert distance >= 20, f"{a} and {b} differ by only {distance:.1f}"
+
+
+def test_charts_are_named_in_words_for_screen_readers() -> None:
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from core.analytics.charts import emotion_alt, figure_alt
+
+    titled = go.Figure(layout={"title": {"text": "Accuracy <b>and</b><br>macro-F1"}})
+    assert figure_alt(titled, "fallback") == "Accuracy and macro-F1"
+    assert figure_alt(go.Figure(), "feature histograms") == "feature histograms"
+    happy = np.array([0.01, 0.0, 0.02, 0.87, 0.03, 0.01, 0.06])
+    text = emotion_alt(happy, "Face #2")
+    assert text.startswith("Face #2: emotion probabilities: happy 87%, neutral 6%, sad 3%")
+    assert emotion_alt(None) == "emotion probabilities, no face read yet"

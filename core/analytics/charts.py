@@ -3,6 +3,7 @@ emotion charts (no Streamlit here)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -18,6 +19,28 @@ def figure_config(filename: str, scale: int = 2) -> Mapping[str, object]:
         "displaylogo": False,
         "toImageButtonOptions": {"format": "png", "filename": filename, "scale": scale},
     }
+
+
+def figure_alt(figure: go.Figure, fallback: str) -> str:
+    """A chart's accessible name (for `st.plotly_chart(alt=...)`): its title as plain text, else
+    `fallback`."""
+    title = figure.layout.title.text or ""
+    text = " ".join(re.sub(r"<[^>]*>", " ", str(title)).split())
+    return text or fallback
+
+
+def emotion_alt(probabilities: Sequence[float] | np.ndarray | None, who: str = "") -> str:
+    """What the emotion bars show, in words, most likely first (screen readers read it)."""
+    lead = f"{who}: " if who else ""
+    if probabilities is None:
+        return f"{lead}emotion probabilities, no face read yet"
+    values = np.asarray(probabilities, dtype=float)
+    order = np.argsort(-values, kind="stable")
+    return (
+        lead
+        + "emotion probabilities: "
+        + ", ".join(f"{EMOTIONS[i]} {values[i]:.0%}" for i in order)
+    )
 
 
 def emotion_bars(
