@@ -72,3 +72,15 @@ def bgr_of(label: str) -> tuple[int, int, int]:
     hex_color = color_of(label).lstrip("#")
     red, green, blue = (int(hex_color[i : i + 2], 16) for i in (0, 2, 4))
     return blue, green, red
+
+
+# A marker shape per group or model beside its colour, so no chart tells them apart by colour
+# alone (colour-blind viewers, washed-out projectors). All of them draw in WebGL (Scattergl).
+MARKER_SYMBOLS: tuple[str, ...] = (
+    "circle", "square", "diamond", "triangle-up", "cross", "x", "triangle-down", "star",
+)  # fmt: skip
+
+
+def marker_symbol(position: int) -> str:
+    """The marker shape of the group or model at `position` in its chart's order."""
+    return MARKER_SYMBOLS[position % len(MARKER_SYMBOLS)]

@@ -236,6 +236,10 @@ def test_figures_carry_the_card_values(cards, real_cards) -> None:
         val = next(t for t in loss.data if t.name == f"{name} · validation")
         assert list(val.y) == [h["val_loss"] for h in card["history"]]
         assert val.line.color == colors[name] and val.line.dash == "solid"
+        train = next(t for t in loss.data if t.name == f"{name} · train")
+        assert train.marker.symbol == val.marker.symbol  # one shape a model, beside its colour
+    shapes = {t.legendgroup: t.marker.symbol for t in loss.data}
+    assert len(set(shapes.values())) == min(len(shapes), 8)  # models told apart by shape too
     by_cpu = figs.training_figure(cmp.history_frame(cards), "accuracy", colors, x="cpu_hours")
     assert by_cpu.layout.xaxis.title.text == "CPU-hours spent"
     for name, card in real_cards.items():

@@ -330,6 +330,7 @@ def test_small_catalog_is_mapped_whole(moods: pd.DataFrame) -> None:
     assert set(by_name) == set(MOODS)
     assert len(by_name["Sad"].x) == 197 and by_name["Sad"].marker.color == MOOD_COLORS["Sad"]
     assert "mood Sad" in by_name["Sad"].text[0]
+    assert len({t.marker.symbol for t in fig.data}) == len(fig.data)  # shape as well as colour
 
 
 @pytest.mark.parametrize("rows", [1, 3])

@@ -35,6 +35,7 @@ from core.palette import (
     MACRO_F1_COLOR,
     MODEL_COLORS,
     TRAINING_RUN_COLORS,
+    marker_symbol,
 )
 
 PRESENTER_FONT = 22
@@ -130,6 +131,7 @@ def training_figure(
     """`metric` (loss or accuracy) against `x` (epoch or cpu_hours): a colour per model,
     dashed train, solid validation. Against CPU-hours, equal budgets line up side by side."""
     fig = go.Figure()
+    models = list(dict.fromkeys([*colors, *history["model"].astype(str)]))
     for (model, phase), part in history.groupby(["model", "phase"], sort=False):
         values = part[metric].to_numpy(dtype=float)
         if np.isnan(values).all() or np.isnan(part[x].to_numpy(dtype=float)).all():
@@ -142,7 +144,7 @@ def training_figure(
                 name=f"{model} · {phase}",
                 legendgroup=str(model),
                 line={"color": colors.get(str(model), MODEL_COLORS[0]), "dash": PHASE_DASH[phase]},
-                marker={"size": 5},
+                marker={"size": 6, "symbol": marker_symbol(models.index(str(model)))},
                 hovertemplate=(
                     f"{model} {phase}<br>{TRAINING_X[x]} %{{x:.3g}}: {metric} %{{y:.4f}}"
                     "<extra></extra>"

@@ -22,6 +22,7 @@ from core.palette import (
     GRID_COLOR,
     LINE_COLOR,
     TRANSPARENT,
+    marker_symbol,
 )
 
 MISSING_TEXT = "—"
@@ -220,7 +221,7 @@ def map_figure(track_map_: TrackMap, grouping: Grouping) -> go.Figure:
     text = _hover_text(points, labels, grouping.by)
     x, y = points["pc1"].to_numpy(), points["pc2"].to_numpy()
     fig = go.Figure()
-    for group in grouping.order:
+    for position, group in enumerate(grouping.order):
         mask = (labels == group).to_numpy()
         if not mask.any():
             continue
@@ -230,7 +231,12 @@ def map_figure(track_map_: TrackMap, grouping: Grouping) -> go.Figure:
                 y=y[mask],
                 mode="markers",
                 name=group,
-                marker={"color": grouping.colors[group], "size": 6, "opacity": 0.7},
+                marker={
+                    "color": grouping.colors[group],
+                    "size": 6,
+                    "opacity": 0.7,
+                    "symbol": marker_symbol(position),  # shape and colour, not colour alone
+                },
                 text=text[mask],
                 hovertemplate="%{text}<extra></extra>",
             )
