@@ -628,7 +628,7 @@ def _normalise(
                 "(kept the first of each)."
             )
             out = out[~copies]
-    filled: dict[str, int] = {}
+    filled_counts: dict[str, int] = {}  # feature -> tracks given the median (for charts)
     if has_core_features:
         present = [f for f in AUDIO_FEATURES if f in out.columns]
         gaps = out[present].isna()
@@ -642,14 +642,14 @@ def _normalise(
             notes.append(f"Filled missing audio features with the column median: {filled}.")
             gappy = list(counts[counts > 0].index)
             out[gappy] = out[gappy].fillna(out[gappy].median())
-            filled = {str(f): int(n) for f, n in counts[counts > 0].items()}
+            filled_counts = {str(f): int(n) for f, n in counts[counts > 0].items()}
     if out.empty and not allow_empty:
         raise CatalogError(
             f"{name} has no usable tracks: every row lacks a title, an artist or audio "
             "features. Check that the file has data rows under its header."
         )
     out = out.reset_index(drop=True)
-    out.attrs["filled_features"] = filled  # feature -> tracks given the median (for charts)
+    out.attrs["filled_features"] = filled_counts
     return out
 
 
