@@ -49,7 +49,7 @@ from core.music.store import (
     sqlite_path,
     votes,
 )
-from core.music.tracks import SPOTIFY_ID, spotify_url, track_key
+from core.music.tracks import as_spotify_id, spotify_url, track_key
 from core.settings import Settings
 
 DEFAULT_DB_PATH = Path("~/.moodlens/feedback.sqlite3")
@@ -609,7 +609,7 @@ class FeedbackStore:
                 "emotion": liked["emotion"],
                 "track_id": liked["track_id"],
                 "spotify_url": liked["track_id"].map(
-                    lambda tid: spotify_url(tid) if SPOTIFY_ID.fullmatch(str(tid)) else None
+                    lambda tid: spotify_url(tid) if as_spotify_id(tid) else None
                 ),
                 "liked_at": liked["voted_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
             },

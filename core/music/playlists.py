@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from core.music.tracks import SPOTIFY_ID, SPOTIFY_TRACK_URL, Recommendation, spotify_url
+from core.music.tracks import SPOTIFY_TRACK_URL, Recommendation, as_spotify_id, spotify_url
 
 SPOTIFY_SEARCH_URL = "https://open.spotify.com/search/"
 XSPF_NAMESPACE = "http://xspf.org/ns/0/"
@@ -52,8 +52,8 @@ def spotify_id(track: Recommendation) -> str | None:
         if not text:
             continue
         text = str(text).strip()
-        if SPOTIFY_ID.fullmatch(text):
-            return text
+        if bare := as_spotify_id(text):
+            return bare
         found = _TRACK_ID_IN_TEXT.search(text)
         if found:
             return found.group(1)

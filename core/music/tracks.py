@@ -39,8 +39,7 @@ class Recommendation:
     @property
     def spotify_track_id(self) -> str | None:
         """`track_id` when it is a Spotify id (a catalog's own ids, e.g. row numbers, are not)."""
-        track_id = str(self.track_id or "").strip()
-        return track_id if SPOTIFY_ID.fullmatch(track_id) else None
+        return as_spotify_id(self.track_id)
 
     @property
     def url(self) -> str | None:
@@ -59,14 +58,17 @@ class Recommendation:
         return {**asdict(self), "key": self.key, "url": self.url, "embed_url": self.embed}
 
 
+def as_spotify_id(value: object) -> str | None:
+    """`value` (stripped) when it is a Spotify track id, else None."""
+    text = str(value if value is not None else "").strip()
+    return text if SPOTIFY_ID.fullmatch(text) else None
+
+
 def track_key(track_id: str | None, title: str, artist: str) -> str:
     """Identity of a track: its Spotify id when it has one, else ``artist::title`` lower-cased.
     A catalog's own ids (row numbers, 1, 2, ...) name a different song in another catalog, so
     they are no identity: a thumb on track 1 of one file must not land on track 1 of the next."""
-    spotify_id = str(track_id or "").strip()
-    if SPOTIFY_ID.fullmatch(spotify_id):
-        return spotify_id
-    return f"{str(artist).strip().lower()}::{str(title).strip().lower()}"
+    return as_spotify_id(track_id) or f"{str(artist).strip().lower()}::{str(title).strip().lower()}"
 
 
 def spotify_url(track_id: str) -> str:
